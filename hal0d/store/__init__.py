@@ -1,0 +1,1 @@
+"""The model store: verified models by content, partial downloads, quarantine, catalogs."""
