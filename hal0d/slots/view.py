@@ -1,0 +1,47 @@
+"""What the outside world sees of a slot, and what the bus layer needs from slot management.
+
+`SlotView` is the snapshot behind the `org.hal0.Slot1` properties. `SlotBackend` is the
+boundary between the bus adapter and the slot core: the bus layer only ever talks to this.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from hal0d.slots.state import SlotState
+from hal0d.store.progress import PullPhase
+
+
+@dataclass(frozen=True)
+class SlotView:
+    name: str
+    state: SlotState
+    unit: str
+    phase: PullPhase | None = None  # None: no pull has run for this slot
+    bytes_done: int = 0
+    bytes_total: int = 0
+    model: str = ""  # catalog name or URL, as configured
+    sha256: str = ""
+    endpoint: str = ""  # http://127.0.0.1:PORT
+    n_restarts: int = 0
+    last_error: str = ""
+    active_requests: int = 0
+
+
+SlotListener = Callable[[SlotView], None]
+
+
+class SlotBackend(Protocol):
+    def views(self) -> Mapping[str, SlotView]: ...
+
+    def subscribe(self, listener: SlotListener) -> Callable[[], None]:
+        """Call ``listener`` with the new view whenever a slot's view changes."""
+        ...
+
+    async def load(self, name: str, *, force: bool = False) -> None:
+        """Start the slot (pulling first if needed); returns once accepted."""
+        ...
+
+    async def unload(self, name: str) -> None: ...
+
+    async def restart(self, name: str) -> None: ...
