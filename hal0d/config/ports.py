@@ -4,9 +4,12 @@ Assignments are sticky: a slot keeps the port it had (``previous``, persisted by
 while that port is still free, so adding a slot never moves another slot's endpoint.
 """
 
+import json
 from collections.abc import Mapping
+from pathlib import Path
 
 from hal0d.config.model import SlotConfig
+from hal0d.config.writer import write_atomically
 from hal0d.errors import ConfigError
 
 
@@ -36,3 +39,26 @@ def assign_ports(
             )
         ports[name] = port
     return ports
+
+
+PORTS_FILE = "ports.json"
+
+
+def load_assignments(state_dir: Path) -> dict[str, int]:
+    """The ports handed out last time; an unreadable file only costs stickiness."""
+    try:
+        data = json.loads((state_dir / PORTS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {
+        name: port
+        for name, port in data.items()
+        if isinstance(name, str) and isinstance(port, int) and not isinstance(port, bool)
+    }
+
+
+def save_assignments(state_dir: Path, ports: Mapping[str, int]) -> None:
+    text = json.dumps(dict(sorted(ports.items())), indent=1) + "\n"
+    write_atomically(state_dir / PORTS_FILE, text.encode("utf-8"))

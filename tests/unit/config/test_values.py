@@ -6,7 +6,7 @@ import pytest
 
 from hal0d.config.durations import format_duration, parse_duration
 from hal0d.config.model import ModelRef, SlotConfig
-from hal0d.config.ports import assign_ports
+from hal0d.config.ports import assign_ports, load_assignments, save_assignments
 from hal0d.config.sizes import parse_size
 from hal0d.errors import ConfigError, InvalidNameError
 from hal0d.names import is_valid_slot_name, validate_slot_name
@@ -118,3 +118,14 @@ def test_sticky_port_taken_by_an_explicit_one_moves() -> None:
 def test_exhausted_range_names_the_slot_and_the_fix() -> None:
     with pytest.raises(ConfigError, match=r"no free port left for slot 'b'.*widen port_range"):
         assign_ports({"a": slot("a"), "b": slot("b")}, (8100, 8100))
+
+
+def test_assignments_survive_a_restart(tmp_path: Path) -> None:
+    save_assignments(tmp_path, {"chat": 8105, "code": 8100})
+    assert load_assignments(tmp_path) == {"chat": 8105, "code": 8100}
+
+
+@pytest.mark.parametrize("content", ["", "not json", "[1, 2]", '{"chat": "8100", "x": true}'])
+def test_unusable_assignments_file_only_loses_stickiness(tmp_path: Path, content: str) -> None:
+    (tmp_path / "ports.json").write_text(content)
+    assert load_assignments(tmp_path) == {}
