@@ -19,7 +19,10 @@ from pathlib import Path
 from hal0d.errors import DownloadError
 
 BATCH_BYTES = 1 << 20
-QUEUE_BATCHES = 16
+QUEUE_BATCHES = 32
+# The writer flushes to disk every this many bytes, so the final fsync finds little left to do
+# and the disk works while the network does (the kernel would otherwise keep it all dirty).
+SYNC_EVERY_BYTES = 32 << 20
 
 Batch = list[bytes]
 
@@ -60,6 +63,7 @@ class Pipeline:
         except OSError:
             os.close(self._fd)
             raise
+        self._unsynced = 0
         self._pending: Batch = []
         self._pending_bytes = 0
         self._hasher = _Stage("hal0d-hash", self._digest_batch)
@@ -143,3 +147,7 @@ class Pipeline:
             rest = b"".join(batch)[written:]
             while rest:
                 rest = rest[os.write(self._fd, rest) :]
+        self._unsynced += total
+        if self._unsynced >= SYNC_EVERY_BYTES:
+            os.fdatasync(self._fd)
+            self._unsynced = 0
