@@ -42,7 +42,15 @@ def make_source(path: Path, size: int) -> str:
     return digest_file.read_text().strip()
 
 
-def timed(action: Callable[[], object]) -> float:
+def clean(models: Path) -> None:
+    for leftover in models.glob("*.gguf"):
+        leftover.unlink()
+
+
+def timed(action: Callable[[], object], models: Path | None = None) -> float:
+    """Wall time of ``action``; removing the last run's file and syncing are not timed."""
+    if models is not None:
+        clean(models)
     os.sync()  # start each run with no dirty pages left by the one before
     start = time.perf_counter()
     action()
@@ -55,10 +63,9 @@ def hal0d_pull(models: Path, state: Path, url: str, sha256: str, size: int) -> N
         store = ModelStore(settings)
         await store.open()
         try:
-            path = await store.pull(PullRequest(url, sha256, size, allow_http=True)).wait()
+            await store.pull(PullRequest(url, sha256, size, allow_http=True)).wait()
         finally:
             await store.close()
-        path.unlink()
 
     asyncio.run(pull())
 
@@ -72,7 +79,6 @@ def peer_pull(models: Path, url: str, sha256: str) -> None:
         text=True,
     ).stdout
     assert sha256 in out, out  # noqa: S101 - a benchmark that verified nothing is worthless
-    target.unlink()
 
 
 def limit_parts(source: Path, models: Path, url: str) -> dict[str, float]:
@@ -123,9 +129,10 @@ def main() -> None:
         peer_pull(models, url, sha256)  # warm the page cache with the source file
         hal0d_runs, peer_runs = [], []
         for index in range(args.runs):
-            hal0d_runs.append(timed(lambda: hal0d_pull(models, state, url, sha256, size)))
-            peer_runs.append(timed(lambda: peer_pull(models, url, sha256)))
+            hal0d_runs.append(timed(lambda: hal0d_pull(models, state, url, sha256, size), models))
+            peer_runs.append(timed(lambda: peer_pull(models, url, sha256), models))
             print(f"  run {index + 1}: hal0d {hal0d_runs[-1]:.3f} s, peer {peer_runs[-1]:.3f} s")
+        clean(models)
         limits = limit_parts(source, models, url)
     hal0d_s, peer_s = statistics.median(hal0d_runs), statistics.median(peer_runs)
     limit_s = max(limits.values())

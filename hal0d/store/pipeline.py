@@ -5,14 +5,13 @@ three overlap, so a pull runs at the pace of the slowest one.
 
 - The receiving thread gathers chunks into batches of about ``BATCH_BYTES`` and queues them for
   the writer (a bounded queue: memory stays bounded when the disk is slower than the network).
-- The writer appends each batch with one ``writev`` and flushes to disk every
-  ``SYNC_EVERY_BYTES``, so the disk works while the network does and the final fsync finds
-  little left to do.
+- The writer appends each batch with one ``writev``.
 - The hasher reads the file back as it grows, in blocks of ``HASH_BLOCK`` straight from the page
   cache, and hashes each block in one call. It thereby hashes exactly what is in the file —
   including, on resume, the prefix already there — and, unlike hashing each received chunk,
   it needs the GIL once per block rather than once per 64 KiB, which keeps it from stalling
-  the receiving thread.
+  the receiving thread. Once a block is hashed the hasher starts its writeback, so the disk
+  works while the network does and the final fsync finds little left to do.
 
 Everything here blocks: run it in a worker thread.
 """
@@ -28,7 +27,6 @@ from hal0d.errors import DownloadError
 BATCH_BYTES = 1 << 20
 QUEUE_BATCHES = 32
 HASH_BLOCK = 8 << 20
-SYNC_EVERY_BYTES = 32 << 20
 
 Batch = list[bytes]
 
@@ -109,17 +107,12 @@ class Pipeline:
             raise DownloadError(f"reading back {self.path} failed: {self._hash_error}")
 
     def _write_loop(self) -> None:
-        unsynced = 0
         try:
             while (batch := self._queue.get()) is not None:
                 if self._write_error is not None:
                     continue  # drain, so the receiving thread never blocks on a full queue
                 try:
                     total = self._write_batch(batch)
-                    unsynced += total
-                    if unsynced >= SYNC_EVERY_BYTES:
-                        os.fdatasync(self._fd)
-                        unsynced = 0
                 except OSError as exc:
                     self._write_error = exc
                     total = 0
@@ -168,5 +161,9 @@ class Pipeline:
             if n == 0:
                 raise DownloadError(f"{self.path} is shorter than what was written")
             self._digest.update(view[:n])
+            # Hashed: start writing these pages to disk now, without waiting, so the final
+            # fsync finds little left. (Python has no sync_file_range; on Linux DONTNEED starts
+            # writeback of dirty pages and drops only pages that are already clean.)
+            os.posix_fadvise(fd, position, n, os.POSIX_FADV_DONTNEED)
             position += n
         return position
