@@ -32,16 +32,33 @@ SlotListener = Callable[[SlotView], None]
 
 
 class SlotBackend(Protocol):
+    """Every method taking ``name`` raises NoSuchSlotError for an unknown slot."""
+
     def views(self) -> Mapping[str, SlotView]: ...
 
     def subscribe(self, listener: SlotListener) -> Callable[[], None]:
         """Call ``listener`` with the new view whenever a slot's view changes."""
         ...
 
+    def needs_pull(self, name: str) -> bool:
+        """True when loading the slot would first have to pull its model."""
+        ...
+
+    async def pull(self, name: str) -> None:
+        """Start pulling the slot's model; returns once accepted."""
+        ...
+
     async def load(self, name: str, *, force: bool = False) -> None:
-        """Start the slot (pulling first if needed); returns once accepted."""
+        """Start the slot (pulling first if needed); returns once accepted.
+
+        ``force`` skips the check of the model size against available memory.
+        """
         ...
 
     async def unload(self, name: str) -> None: ...
 
     async def restart(self, name: str) -> None: ...
+
+    async def cancel(self, name: str) -> None:
+        """Cancel the slot's running pull or pending load."""
+        ...

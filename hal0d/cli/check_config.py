@@ -1,0 +1,49 @@
+"""`check-config`: print every problem of a config directory; exit 78 (EX_CONFIG) on errors."""
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from hal0d.config import CONFIG_DIR_ENV, DEFAULT_CONFIG_DIR, Severity, config_dir, load_config
+
+EX_OK = 0
+EX_CONFIG = 78  # sysexits.h, as systemd tools use it for configuration errors
+
+
+def add_parser(subcommands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    parser = subcommands.add_parser(
+        "check-config",
+        help="check the configuration and print every problem",
+        description=(
+            "Read hal0.toml and slots/*.toml, print every error and warning with the file, "
+            "the key (or line:column) and what would be valid. Exit status 78 if there is "
+            "an error, 0 otherwise (warnings alone do not fail)."
+        ),
+    )
+    add_config_dir_option(parser)
+    parser.set_defaults(func=run)
+
+
+def add_config_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config-dir",
+        type=Path,
+        metavar="DIR",
+        help=f"configuration directory (default: ${CONFIG_DIR_ENV}, else {DEFAULT_CONFIG_DIR})",
+    )
+
+
+def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    directory = config_dir(args.config_dir)
+    config, problems = load_config(directory)
+    for problem in problems:
+        print(problem, file=out)
+    errors = sum(1 for p in problems if p.severity is Severity.ERROR)
+    warnings = len(problems) - errors
+    if config is None:
+        print(f"{directory}: {errors} error(s), {warnings} warning(s)", file=out)
+        return EX_CONFIG
+    slots = len(config.slots)
+    print(f"{directory}: OK, {slots} slot(s), {warnings} warning(s)", file=out)
+    return EX_OK

@@ -1,0 +1,136 @@
+"""/etc/hal0/hal0.toml: settings for the daemon as a whole."""
+
+import os
+import stat
+from urllib.parse import urlsplit
+
+from hal0d.config.model import LOG_LEVELS, VERIFY_MODES, CatalogSource, GlobalConfig
+from hal0d.config.problems import shown
+from hal0d.config.reader import TableReader
+from hal0d.config.sizes import VALID_FORMS as SIZE_FORMS
+from hal0d.config.sizes import parse_size
+
+DEFAULTS = GlobalConfig()
+
+
+def read_global(reader: TableReader) -> GlobalConfig:
+    d = DEFAULTS
+    config = GlobalConfig(
+        llama_server=reader.path("llama_server", d.llama_server) or d.llama_server,
+        models_dir=reader.path("models_dir", d.models_dir) or d.models_dir,
+        state_dir=reader.path("state_dir", d.state_dir) or d.state_dir,
+        keys_dir=reader.path("keys_dir", d.keys_dir) or d.keys_dir,
+        port_range=_port_range(reader),
+        catalogs=tuple(_catalog(table) for table in reader.tables("catalogs")),
+        idle_after=reader.duration("idle_after", d.idle_after, may_be_zero=False) or d.idle_after,
+        unload_after=reader.duration(
+            "unload_after", d.unload_after, may_be_zero=True, may_be_never=True
+        ),
+        log_level=reader.string("log_level", d.log_level, choices=LOG_LEVELS),
+        quarantine_max_bytes=_size(reader, "quarantine_max", d.quarantine_max_bytes),
+        partial_max_age=_duration_or(reader, "partial_max_age", d.partial_max_age, zero=True),
+        stall_timeout=_duration_or(reader, "stall_timeout", d.stall_timeout, zero=False),
+    )
+    _check_names_unique(reader, config.catalogs)
+    reader.finish()
+    return config
+
+
+def check_environment(reader: TableReader, config: GlobalConfig) -> None:
+    """Warnings about the machine, not the file: the daemon can still start and report them."""
+    binary = config.llama_server
+    if not binary.is_file():
+        reader.warning("llama_server", f"{str(binary)!r} does not exist; slots cannot start")
+    elif not os.access(binary, os.X_OK):
+        reader.warning("llama_server", f"{str(binary)!r} is not executable; slots cannot start")
+    try:
+        keys = config.keys_dir.stat()
+    except FileNotFoundError:
+        return
+    if keys.st_mode & (stat.S_IWGRP | stat.S_IWOTH) or keys.st_uid != 0:
+        reader.warning(
+            "keys_dir",
+            f"{str(config.keys_dir)!r} is writable by others than root; "
+            "trusted keys must be root's alone (chown root: and chmod 755)",
+        )
+
+
+def _port_range(reader: TableReader) -> tuple[int, int]:
+    raw = reader.raw("port_range")
+    if raw is None:
+        return DEFAULTS.port_range
+    if (
+        not isinstance(raw, list)
+        or len(raw) != 2
+        or not all(isinstance(p, int) and not isinstance(p, bool) for p in raw)
+        or not 1 <= raw[0] <= raw[1] <= 65535
+    ):
+        reader.error(
+            "port_range",
+            f"{shown(raw)} is not valid; use an array of two ports [FIRST, LAST] "
+            "with 1 <= FIRST <= LAST <= 65535",
+        )
+        return DEFAULTS.port_range
+    return (raw[0], raw[1])
+
+
+def _catalog(table: TableReader) -> CatalogSource:
+    name = table.string("name", "")
+    if not name:
+        table.error("name", "missing; every catalog needs a name")
+    allow_http = table.boolean("allow_http", False)
+    url = table.string("url", "")
+    if not url:
+        table.error("url", "missing; use an https URL or the absolute path of a catalog file")
+    elif not url.startswith("/"):
+        check_url(table, "url", url, allow_http)
+    verify = table.string("verify", "signature", choices=VERIFY_MODES)
+    if verify == "no":
+        table.warning("verify", '"no": models listed in this catalog are not verified at all')
+    table.finish()
+    return CatalogSource(name=name, url=url, verify=verify, allow_http=allow_http)
+
+
+def check_url(reader: TableReader, key: str, url: str, allow_http: bool) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.netloc:
+        return True
+    if parts.scheme == "http" and parts.netloc:
+        if allow_http:
+            return True
+        reader.error(
+            key,
+            f"{url!r} is plain http; use https, or set allow_http = true "
+            "to accept an unencrypted source (the checksum still protects the bytes)",
+        )
+        return False
+    reader.error(key, f"{url!r} is not an https URL; use https://HOST/PATH")
+    return False
+
+
+def _check_names_unique(reader: TableReader, catalogs: tuple[CatalogSource, ...]) -> None:
+    seen: set[str] = set()
+    for index, catalog in enumerate(catalogs):
+        if catalog.name and catalog.name in seen:
+            reader.error(
+                f"catalogs[{index}].name", f"{catalog.name!r} is used by two catalogs; rename one"
+            )
+        seen.add(catalog.name)
+
+
+def _size(reader: TableReader, key: str, default: int) -> int:
+    raw = reader.raw(key)
+    if raw is None:
+        return default
+    size = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+    if isinstance(raw, str):
+        size = parse_size(raw)
+    if size is None:
+        reader.error(key, f"{shown(raw)} is not a size; use {SIZE_FORMS}")
+        return default
+    return size
+
+
+def _duration_or(reader: TableReader, key: str, default: float, *, zero: bool) -> float:
+    seconds = reader.duration(key, default, may_be_zero=zero)
+    return default if seconds is None else seconds

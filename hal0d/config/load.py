@@ -1,0 +1,94 @@
+"""Read a config directory: hal0.toml plus slots/*.toml, every problem collected at once."""
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from tomlkit.exceptions import ParseError
+
+from hal0d.config.global_file import check_environment, read_global
+from hal0d.config.model import Config, GlobalConfig, SlotConfig
+from hal0d.config.problems import Problem, Problems
+from hal0d.config.reader import TableReader
+from hal0d.config.slot_file import read_slot
+from hal0d.names import SLOT_NAME_PATTERN, is_valid_slot_name
+
+GLOBAL_FILE = "hal0.toml"
+SLOTS_DIR = "slots"
+
+
+def load_config(config_dir: Path) -> tuple[Config | None, list[Problem]]:
+    """The configuration, or None if any problem is an error; and all problems found."""
+    problems = Problems()
+    if not config_dir.is_dir():
+        problems.error(config_dir, "", "config directory does not exist")
+        return None, problems.items
+    global_file = config_dir / GLOBAL_FILE
+    global_reader = _reader(global_file, problems, missing_ok=True)
+    global_ = GlobalConfig() if global_reader is None else read_global(global_reader)
+    check_environment(global_reader or TableReader(global_file, {}, problems), global_)
+    slots = _read_slots(config_dir / SLOTS_DIR, global_, problems)
+    _check_ports(slots, problems)
+    if problems.has_errors:
+        return None, problems.items
+    return Config(config_dir=config_dir, global_=global_, slots=slots), problems.items
+
+
+def _read_slots(
+    slots_dir: Path, defaults: GlobalConfig, problems: Problems
+) -> dict[str, SlotConfig]:
+    slots: dict[str, SlotConfig] = {}
+    if not slots_dir.is_dir():
+        return slots
+    for file in sorted(slots_dir.iterdir()):
+        if file.suffix != ".toml" or not file.is_file():
+            problems.warning(file, "", "ignored: slot files are named NAME.toml")
+            continue
+        name = file.name.removesuffix(".toml")
+        if not is_valid_slot_name(name):
+            problems.error(
+                file,
+                "",
+                f"file name {name!r} is not a valid slot name; "
+                f"slot names match {SLOT_NAME_PATTERN} (rename the file)",
+            )
+            continue
+        reader = _reader(file, problems, missing_ok=False)
+        if reader is not None:
+            slots[name] = read_slot(name, file, reader, defaults)
+    return slots
+
+
+def _reader(file: Path, problems: Problems, *, missing_ok: bool) -> TableReader | None:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if not missing_ok:
+            problems.error(file, "", "file disappeared while reading the config")
+        return None
+    except (OSError, UnicodeDecodeError) as error:
+        problems.error(file, "", f"cannot be read: {error}")
+        return None
+    try:
+        table: Mapping[str, Any] = tomlkit.parse(text).unwrap()
+    except ParseError as error:
+        message = str(error).removesuffix(f" at line {error.line} col {error.col}")
+        problems.error(file, f"{error.line}:{error.col + 1}", f"TOML syntax error: {message}")
+        return None
+    return TableReader(file, table, problems)
+
+
+def _check_ports(slots: Mapping[str, SlotConfig], problems: Problems) -> None:
+    owners: dict[int, SlotConfig] = {}
+    for slot in slots.values():
+        if slot.port is None:
+            continue
+        other = owners.setdefault(slot.port, slot)
+        if other is not slot:
+            problems.error(
+                slot.file,
+                "port",
+                f"{slot.port} is also the port of slot {other.name!r} ({other.file}); "
+                "give each slot its own port, or leave port out to have one assigned",
+            )

@@ -1,0 +1,72 @@
+"""The parsed configuration: frozen dataclasses, valid by construction of `load_config`."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+VERIFY_MODES = ("signature", "checksum", "no")
+LOG_LEVELS = ("debug", "info", "notice", "warning", "err", "crit", "alert", "emerg")
+
+
+@dataclass(frozen=True)
+class CatalogSource:
+    name: str
+    url: str  # https URL, or an absolute path of a local catalog file
+    verify: str  # one of VERIFY_MODES; "signature" unless the admin says otherwise
+    allow_http: bool = False
+
+
+@dataclass(frozen=True)
+class GlobalConfig:
+    llama_server: Path = Path("/usr/bin/llama-server")
+    models_dir: Path = Path("/var/lib/hal0/models")
+    state_dir: Path = Path("/var/lib/hal0")
+    keys_dir: Path = Path("/etc/hal0/keys")
+    port_range: tuple[int, int] = (8100, 8199)
+    catalogs: tuple[CatalogSource, ...] = ()
+    idle_after: float = 600.0
+    unload_after: float | None = 3600.0  # None: never unload
+    log_level: str = "info"
+    quarantine_max_bytes: int = 8 << 30
+    partial_max_age: float = 7 * 86400.0
+    stall_timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """Either a catalog entry (``catalog_name``) or a direct ``url`` with its checksum."""
+
+    catalog_name: str | None = None
+    url: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+    verify: str = "checksum"
+    allow_http: bool = False
+
+    @property
+    def label(self) -> str:
+        return self.catalog_name or self.url or ""
+
+
+@dataclass(frozen=True)
+class SlotConfig:
+    name: str
+    file: Path
+    model: ModelRef
+    port: int | None = None  # None: assigned from the port range
+    context: int | None = None
+    threads: int | None = None
+    gpu_layers: int | None = None
+    parallel: int | None = None
+    extra_args: tuple[str, ...] = ()
+    idle_after: float = 600.0
+    unload_after: float | None = 3600.0
+    autostart: bool = False
+    api_key_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    config_dir: Path
+    global_: GlobalConfig = field(default_factory=GlobalConfig)
+    slots: Mapping[str, SlotConfig] = field(default_factory=dict)

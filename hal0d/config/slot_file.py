@@ -1,0 +1,101 @@
+"""/etc/hal0/slots/NAME.toml: one slot, its model and how llama-server runs it."""
+
+import re
+from pathlib import Path
+
+from hal0d.config.global_file import check_url
+from hal0d.config.model import VERIFY_MODES, GlobalConfig, ModelRef, SlotConfig
+from hal0d.config.reader import TableReader
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_CATALOG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+-]{0,127}")
+# llama-server options hal0d sets itself: letting a slot file override them would break the
+# loopback-only endpoint or point the server at an unverified file.
+_RESERVED_ARGS = {
+    "--host": "hal0d serves slots on 127.0.0.1 only",
+    "--port": "use the slot's port key",
+    "-m": "use the slot's model or url key",
+    "--model": "use the slot's model or url key",
+    "-mu": "use the slot's url key",
+    "--model-url": "use the slot's url key",
+    "-hf": "use the slot's url key",
+    "--hf-repo": "use the slot's url key",
+}
+
+
+def read_slot(name: str, file: Path, reader: TableReader, defaults: GlobalConfig) -> SlotConfig:
+    slot = SlotConfig(
+        name=name,
+        file=file,
+        model=_model(reader),
+        port=reader.integer("port", None, minimum=1, maximum=65535),
+        context=reader.integer("context", None, minimum=1, maximum=1 << 24),
+        threads=reader.integer("threads", None, minimum=1, maximum=1024),
+        gpu_layers=reader.integer("gpu_layers", None, minimum=0, maximum=100_000),
+        parallel=reader.integer("parallel", None, minimum=1, maximum=256),
+        extra_args=_extra_args(reader),
+        idle_after=reader.duration("idle_after", defaults.idle_after, may_be_zero=False)
+        or defaults.idle_after,
+        unload_after=reader.duration(
+            "unload_after", defaults.unload_after, may_be_zero=True, may_be_never=True
+        ),
+        autostart=reader.boolean("autostart", False),
+        api_key_file=reader.path("api_key_file", None),
+    )
+    reader.finish()
+    return slot
+
+
+def _model(reader: TableReader) -> ModelRef:
+    catalog_name = reader.optional_string("model")
+    url = reader.optional_string("url")
+    sha256 = reader.optional_string("sha256")
+    size = reader.integer("size", None, minimum=1, maximum=1 << 50)
+    allow_http = reader.boolean("allow_http", False)
+    verify = reader.string("verify", "checksum", choices=VERIFY_MODES)
+    # Presence, not validity: a malformed url was reported already and is not "missing".
+    if reader.has("model") and reader.has("url"):
+        reader.error("url", "a slot names its model either by catalog (model) or by url, not both")
+    elif not reader.has("model") and not reader.has("url"):
+        reader.error(
+            "model",
+            'missing; set model = "NAME" (a catalog entry) or url, sha256 and size of the file',
+        )
+    if catalog_name is not None and not _CATALOG_NAME.fullmatch(catalog_name):
+        reader.error("model", f"{catalog_name!r} is not a catalog entry name")
+    if sha256 is not None:
+        sha256 = sha256.lower()
+        if not _SHA256.fullmatch(sha256):
+            reader.error("sha256", f"{sha256!r} is not a SHA-256; use 64 hexadecimal digits")
+    if url is not None:
+        check_url(reader, "url", url, allow_http)
+        if verify == "signature":
+            reader.error("verify", '"signature" applies to catalogs; use "checksum" for a url')
+        elif verify == "no":
+            reader.warning("verify", '"no": the downloaded model is not verified at all')
+        elif sha256 is None:
+            reader.error(
+                "sha256",
+                "missing; a url needs the file's sha256 "
+                '(or verify = "no" to accept an unverified file)',
+            )
+    return ModelRef(
+        catalog_name=catalog_name,
+        url=url,
+        sha256=sha256,
+        size=size,
+        verify=verify,
+        allow_http=allow_http,
+    )
+
+
+def _extra_args(reader: TableReader) -> tuple[str, ...]:
+    args = reader.string_list("extra_args")
+    for index, arg in enumerate(args):
+        option = arg.split("=", 1)[0]
+        if option in _RESERVED_ARGS:
+            reader.error(
+                f"extra_args[{index}]",
+                f"{arg!r} is set by hal0d ({_RESERVED_ARGS[option]}); remove it",
+            )
+    return args
