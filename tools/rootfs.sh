@@ -48,6 +48,9 @@ path-exclude=/usr/share/info/*
 path-exclude=/usr/share/locale/*
 path-include=/usr/share/locale/locale.alias
 EOF
+# Maintainer scripts must not start or reload services in the chroot.
+printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+chmod 0755 "$root/usr/sbin/policy-rc.d"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 mount -t proc proc "$root/proc"
 trap 'umount "$root/proc" 2>/dev/null || true; rm -rf --one-file-system "$work"' EXIT
@@ -59,7 +62,7 @@ DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get -q -y -o Dpkg::Use-Pty=0 \
     exit 1
 }
 umount "$root/proc"
-rm -f "$root/etc/resolv.conf"
+rm -f "$root/etc/resolv.conf" "$root/usr/sbin/policy-rc.d"
 
 # Quiet, deterministic boots: no periodic jobs waking up during a test, a journal the host can
 # read after the container stopped, a fresh machine id per boot (nspawn supplies one).

@@ -1,4 +1,4 @@
-"""The harness itself: a real systemd as PID 1, commands inside, the project laid out as a package."""
+"""The harness itself: systemd as PID 1, commands inside, the project laid out as a package."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def test_pid1_inside_is_systemd(container: Container) -> None:
     assert container.run("cat", "/proc/1/comm").stdout.strip() == "systemd"
     # Seen from the host, the container's init is the nspawn leader, running the rootfs's systemd.
     assert Path(f"/proc/{container.leader}/comm").read_text().strip() == "systemd"
-    assert os.readlink(f"/proc/{container.leader}/exe").endswith("/lib/systemd/systemd")
+    assert str(Path(f"/proc/{container.leader}/exe").readlink()).endswith("/lib/systemd/systemd")
 
 
 async def test_host_reaches_systemd_over_the_container_bus(container: Container) -> None:
@@ -46,13 +46,18 @@ def test_commands_run_as_an_unprivileged_user(container: Container) -> None:
         user="alice", check=False,
     )  # fmt: skip
     assert denied.returncode != 0
-    assert "Interactive authentication required" in denied.stderr or "Access denied" in denied.stderr
+    assert (
+        "Interactive authentication required" in denied.stderr or "Access denied" in denied.stderr
+    )
 
 
 def test_project_is_installed_as_a_package_would_lay_it_out(container: Container) -> None:
     assert container.path("/usr/lib/python3/dist-packages/hal0d/contract.py").is_file()
     bus_name = container.run(
-        "python3", "-c", "import hal0d.contract as c; print(c.BUS_NAME)", env={"PYTHONSAFEPATH": "1"}
+        "python3",
+        "-c",
+        "import hal0d.contract as c; print(c.BUS_NAME)",
+        env={"PYTHONSAFEPATH": "1"},
     ).stdout.strip()
     assert bus_name == "org.hal0.Manager1"
     for script in ("hal0d", "hal0ctl"):
@@ -71,4 +76,6 @@ def test_runtime_dependencies_inside_are_debians(container: Container) -> None:
 
 def test_journal_is_readable(container: Container) -> None:
     container.run("systemd-cat", "-t", "hal0-test-marker", "echo", "marker-7f3a")
-    assert "marker-7f3a" in container.run("journalctl", "-t", "hal0-test-marker", "-o", "cat").stdout
+    assert (
+        "marker-7f3a" in container.run("journalctl", "-t", "hal0-test-marker", "-o", "cat").stdout
+    )

@@ -25,14 +25,21 @@ def test_tiny_model_is_byte_identical_for_the_same_spec(tmp_path: Path, tiny_mod
 
 
 @pytest.mark.timeout(120)
-async def test_large_model_loads(container: Container, llama_instance: LlamaInstance, large_model: Model) -> None:
+async def test_large_model_loads(
+    container: Container, llama_instance: LlamaInstance, large_model: Model
+) -> None:
     assert large_model.size > 100 * 1024 * 1024
     container.write_file(llama_instance.env_file, llama_env(large_model.path, llama_instance.port))
-    async with await Systemd.connect(container.bus_address) as systemd, httpx.AsyncClient() as client:
+    async with (
+        await Systemd.connect(container.bus_address) as systemd,
+        httpx.AsyncClient() as client,
+    ):
         started = time.monotonic()
         await systemd.start(llama_instance.unit)
-        await wait_healthy(client, llama_instance.url, timeout=60)
-        record_timing("llama-server start job → /health 200 (large model)", time.monotonic() - started)
+        await wait_healthy(client, llama_instance.url, within=60)
+        record_timing(
+            "llama-server start job → /health 200 (large model)", time.monotonic() - started
+        )
         response = await client.post(
             f"{llama_instance.url}/completion", json={"prompt": "Hi", "n_predict": 4, "seed": 1}
         )

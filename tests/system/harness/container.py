@@ -13,6 +13,7 @@ namespace, see docs/testing.md).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -88,11 +89,17 @@ class Container:
             check=True,
         )  # fmt: skip
         unpacked = time.monotonic()
-        shutil.copyfile("/etc/ssl/certs/ca-certificates.crt", self.path("/etc/ssl/certs/ca-certificates.crt"))
+        shutil.copyfile(
+            "/etc/ssl/certs/ca-certificates.crt", self.path("/etc/ssl/certs/ca-certificates.crt")
+        )
         self._start_nspawn()
         self._wait_running(started + BOOT_TIMEOUT)
         booted = time.monotonic()
-        self.timings = {"unpack": unpacked - started, "boot": booted - unpacked, "total": booted - started}
+        self.timings = {
+            "unpack": unpacked - started,
+            "boot": booted - unpacked,
+            "total": booted - started,
+        }
         log.warning(
             "container %s: unpacked in %.2f s, booted in %.2f s (total %.2f s)",
             self.name, self.timings["unpack"], self.timings["boot"], self.timings["total"],
@@ -126,9 +133,10 @@ class Container:
         state = ""
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                console = self.console_log.read_text(errors="replace")[-3000:]
                 raise ContainerError(
-                    f"systemd-nspawn exited with {self.process.returncode}; see {self.console_log}:\n"
-                    + self.console_log.read_text(errors="replace")[-3000:]
+                    f"systemd-nspawn exited with {self.process.returncode}; "
+                    f"see {self.console_log}:\n{console}"
                 )
             if not self.leader:
                 self.leader = self._find_leader()
@@ -138,7 +146,9 @@ class Container:
                     break
             time.sleep(0.05)
         else:
-            raise ContainerError(f"container {self.name} not running after {BOOT_TIMEOUT} s (state {state!r})")
+            raise ContainerError(
+                f"container {self.name} not running after {BOOT_TIMEOUT} s (state {state!r})"
+            )
         if state == "degraded":
             failed = self.run("systemctl", "--failed", "--no-legend", check=False).stdout
             raise ContainerError(f"container {self.name} booted degraded; failed units:\n{failed}")
@@ -154,12 +164,16 @@ class Container:
         return int(pids[0]) if pids else 0
 
     def _system_state(self) -> str:
-        result = subprocess.run(
-            ["busctl", f"--address={self.bus_address}", "get-property", "org.freedesktop.systemd1",
-             "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager", "SystemState"],
+        result = self._busctl("get-property", "SystemState")
+        return result.stdout.split('"')[1] if result.returncode == 0 else ""
+
+    def _busctl(self, verb: str, member: str) -> subprocess.CompletedProcess[str]:
+        """busctl from the host against the container's systemd manager object."""
+        return subprocess.run(
+            ["busctl", f"--address={self.bus_address}", verb, "org.freedesktop.systemd1",
+             "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager", member],
             capture_output=True, text=True, check=False, timeout=5,
         )  # fmt: skip
-        return result.stdout.split('"')[1] if result.returncode == 0 else ""
 
     def teardown(self, artifacts: Path | None = None) -> list[str]:
         """Stop everything and remove the rootfs; return leftovers compared with before boot.
@@ -180,15 +194,15 @@ class Container:
         if process is None or process.poll() is not None:
             return
         started = time.monotonic()
-        steps: list[tuple[str, float]] = [("poweroff", STOP_TIMEOUT), ("sigterm", 5), ("sigkill", 5)]
+        steps: list[tuple[str, float]] = [
+            ("poweroff", STOP_TIMEOUT),
+            ("sigterm", 5),
+            ("sigkill", 5),
+        ]
         for step, timeout in steps:
             try:
                 if step == "poweroff":
-                    subprocess.run(
-                        ["busctl", f"--address={self.bus_address}", "call", "org.freedesktop.systemd1",
-                         "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager", "PowerOff"],
-                        capture_output=True, check=False, timeout=5,
-                    )  # fmt: skip
+                    self._busctl("call", "PowerOff")
                 elif step == "sigterm":  # nspawn forwards it as SIGRTMIN+4: a clean poweroff
                     process.send_signal(signal.SIGTERM)
                 else:  # the PID namespace dies with its init
@@ -207,10 +221,8 @@ class Container:
             while cgroup.exists():
                 # Depth first: a cgroup directory can only go once its children are gone.
                 for dirpath, _dirs, _files in sorted(os.walk(cgroup), key=lambda w: -len(w[0])):
-                    try:
+                    with contextlib.suppress(OSError):
                         Path(dirpath).rmdir()
-                    except OSError:
-                        pass
                 if time.monotonic() > deadline:
                     log.warning("container %s: cannot remove %s", self.name, cgroup)
                     break
@@ -238,7 +250,7 @@ class Container:
         user: str | None = None,
         check: bool = True,
         timeout: float = 30,
-        input: str | None = None,  # noqa: A002 - same name as subprocess.run's
+        input: str | None = None,
         env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run ``argv`` inside the container (all its namespaces), as root or as ``user``.

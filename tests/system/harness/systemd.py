@@ -8,6 +8,7 @@ behaves the same on every dbus-fast version.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -38,8 +39,11 @@ class Systemd:
     async def connect(cls, address: str) -> Systemd:
         bus = await MessageBus(bus_address=address, bus_type=BusType.SYSTEM).connect()
         client = cls(bus)
-        await client._call("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                           "AddMatch", "s", [f"type='signal',sender='{SYSTEMD}'"])  # fmt: skip
+        match = f"type='signal',sender='{SYSTEMD}'"
+        dbus = "org.freedesktop.DBus"
+        await client._call(
+            dbus, "/org/freedesktop/DBus", dbus, "AddMatch", signature="s", body=[match]
+        )
         await client.manager("Subscribe")
         return client
 
@@ -62,8 +66,8 @@ class Systemd:
         self._changed.set()
 
     async def _call(
-        self, destination: str, path: str, interface: str, member: str, signature: str = "",
-        body: list[Any] | None = None,
+        self, destination: str, path: str, interface: str, member: str, *,
+        signature: str = "", body: list[Any] | None = None,
     ) -> list[Any]:  # fmt: skip
         reply = await self.bus.call(
             Message(destination=destination, path=path, interface=interface, member=member,
@@ -71,14 +75,20 @@ class Systemd:
         )  # fmt: skip
         assert reply is not None
         if reply.message_type == MessageType.ERROR:
-            raise SystemdError(f"{member}: {reply.error_name}: {reply.body[0] if reply.body else ''}")
+            raise SystemdError(
+                f"{member}: {reply.error_name}: {reply.body[0] if reply.body else ''}"
+            )
         return list(reply.body)
 
     async def manager(self, member: str, signature: str = "", *args: Any) -> list[Any]:
-        return await self._call(SYSTEMD, MANAGER_PATH, MANAGER, member, signature, list(args))
+        return await self._call(
+            SYSTEMD, MANAGER_PATH, MANAGER, member, signature=signature, body=list(args)
+        )
 
     async def manager_property(self, name: str) -> Any:
-        body = await self._call(SYSTEMD, MANAGER_PATH, PROPERTIES, "Get", "ss", [MANAGER, name])
+        body = await self._call(
+            SYSTEMD, MANAGER_PATH, PROPERTIES, "Get", signature="ss", body=[MANAGER, name]
+        )
         return body[0].value
 
     async def unit_path(self, unit: str) -> str:
@@ -86,24 +96,26 @@ class Systemd:
 
     async def properties(self, unit: str, interface: str = UNIT) -> dict[str, Any]:
         path = await self.unit_path(unit)
-        body = await self._call(SYSTEMD, path, PROPERTIES, "GetAll", "s", [interface])
+        body = await self._call(
+            SYSTEMD, path, PROPERTIES, "GetAll", signature="s", body=[interface]
+        )
         return {key: variant.value for key, variant in body[0].items()}
 
     async def state(self, unit: str) -> dict[str, Any]:
         """Unit and service properties merged (ActiveState, SubState, MainPID, NRestarts...)."""
         return {**await self.properties(unit, UNIT), **await self.properties(unit, SERVICE)}
 
-    async def _job(self, member: str, unit: str, timeout: float) -> str:
+    async def _job(self, member: str, unit: str, within: float) -> str:
         job = str((await self.manager(member, "ss", unit, "replace"))[0])
-        await self._wait(lambda: job in self._jobs, timeout, f"{member} {unit}")
+        await self._wait(lambda: job in self._jobs, within, f"{member} {unit}")
         return self._jobs.pop(job)
 
-    async def start(self, unit: str, timeout: float = 20) -> str:
+    async def start(self, unit: str, within: float = 20) -> str:
         """StartUnit and wait for its job; returns the job result ("done", "failed", ...)."""
-        return await self._job("StartUnit", unit, timeout)
+        return await self._job("StartUnit", unit, within)
 
-    async def stop(self, unit: str, timeout: float = 20) -> str:
-        return await self._job("StopUnit", unit, timeout)
+    async def stop(self, unit: str, within: float = 20) -> str:
+        return await self._job("StopUnit", unit, within)
 
     async def kill(self, unit: str, signal: int, whom: str = "main") -> None:
         await self.manager("KillUnit", "ssi", unit, whom, signal)
@@ -112,7 +124,7 @@ class Systemd:
         await self.manager("ResetFailedUnit", "s", unit)
 
     async def wait_state(
-        self, unit: str, predicate: Callable[[dict[str, Any]], bool], timeout: float = 20
+        self, unit: str, predicate: Callable[[dict[str, Any]], bool], within: float = 20
     ) -> dict[str, Any]:
         """Wait until ``predicate(state(unit))`` holds, re-checking on every systemd signal."""
         latest: dict[str, Any] = {}
@@ -122,7 +134,7 @@ class Systemd:
             latest = await self.state(unit)
             return predicate(latest)
 
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while True:
             self._changed.clear()
             if await check():
@@ -130,23 +142,20 @@ class Systemd:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise SystemdError(
-                    f"{unit}: condition not met in {timeout} s; last state "
+                    f"{unit}: condition not met in {within} s; last state "
                     f"{latest.get('ActiveState')}/{latest.get('SubState')} "
                     f"Result={latest.get('Result')} NRestarts={latest.get('NRestarts')}"
                 )
-            try:
+            # Re-check at least every second: not every change of interest is signalled.
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 1.0))
-            except TimeoutError:
-                pass  # re-check anyway: not every change of interest is signalled
 
-    async def _wait(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
+    async def _wait(self, condition: Callable[[], bool], within: float, what: str) -> None:
+        deadline = time.monotonic() + within
         while not condition():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise SystemdError(f"{what}: no result in {timeout} s")
+                raise SystemdError(f"{what}: no result in {within} s")
             self._changed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                pass
