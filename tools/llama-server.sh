@@ -14,6 +14,7 @@
 # libraries must sit next to it (RUNPATH $ORIGIN) or be linked in.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
 python=$1
 cache=${HAL0_TEST_CACHE:-/var/cache/hal0-test}
 out=$top/build/llama-server.path
