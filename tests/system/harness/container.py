@@ -80,22 +80,15 @@ class Container:
     # --- lifecycle -------------------------------------------------------------------------
 
     def boot(self) -> None:
+        reap_stale_runs(self.workdir.parent)
         self.before = HostState.capture()
         started = time.monotonic()
         self.workdir.mkdir(parents=True)
         # The rootfs lives in RAM: unpacking ~9000 files onto this machine's disk takes 10-25 s,
         # into a tmpfs 1-3 s; and unmounting it is the whole cleanup.
+        options = f"size={TMPFS_SIZE},mode=0755"
         subprocess.run(
-            [
-                "mount",
-                "-t",
-                "tmpfs",
-                "-o",
-                f"size={TMPFS_SIZE},mode=0755",
-                self.name,
-                str(self.workdir),
-            ],
-            check=True,
+            ["mount", "-t", "tmpfs", "-o", options, self.name, str(self.workdir)], check=True
         )
         self.mounted = True
         self.root.mkdir()
@@ -237,17 +230,7 @@ class Container:
 
     def _remove_cgroups(self) -> None:
         for cgroup in self.cgroups:
-            deadline = time.monotonic() + 5
-            while cgroup.exists():
-                # Depth first: a cgroup directory can only go once its children are gone.
-                for dirpath, _dirs, _files in sorted(os.walk(cgroup), key=lambda w: -len(w[0])):
-                    with contextlib.suppress(OSError):
-                        Path(dirpath).rmdir()
-                if time.monotonic() > deadline:
-                    log.warning("container %s: cannot remove %s", self.name, cgroup)
-                    break
-                if cgroup.exists():
-                    time.sleep(0.05)
+            remove_cgroup(cgroup)
 
     def collect_artifacts(self, dest: Path) -> None:
         """Console log, and the container journal exported with the host's journalctl."""
@@ -337,3 +320,46 @@ class Container:
             "busctl", "call", "org.freedesktop.DBus", "/org/freedesktop/DBus",
             "org.freedesktop.DBus", "ReloadConfig",
         )  # fmt: skip
+
+
+def remove_cgroup(cgroup: Path, within: float = 5) -> None:
+    """Remove a cgroup tree depth first (a directory goes only once its children are gone)."""
+    deadline = time.monotonic() + within
+    while cgroup.exists():
+        for dirpath, _dirs, _files in sorted(os.walk(cgroup), key=lambda w: -len(w[0])):
+            with contextlib.suppress(OSError):
+                Path(dirpath).rmdir()
+        if time.monotonic() > deadline:
+            log.warning("cannot remove cgroup %s", cgroup)
+            return
+        if cgroup.exists():
+            time.sleep(0.05)
+
+
+def reap_stale_runs(workdir: Path) -> None:
+    """Clean up after harness runs whose process died without tearing down (killed pytest):
+    their nspawn processes, tmpfs, cgroups and directories. Live runs are left alone."""
+    if not workdir.is_dir():
+        return
+    for run_dir in workdir.glob(f"{RUN_PREFIX}*"):
+        owner = run_dir.name.removeprefix(RUN_PREFIX).split("-")[0]
+        if not owner.isdigit() or Path(f"/proc/{owner}").exists():
+            continue
+        log.warning("reaping stale container run %s", run_dir.name)
+        killed = []
+        for proc in Path("/proc").iterdir():
+            with contextlib.suppress(OSError):
+                cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+                if f"--machine={run_dir.name}".encode() in cmdline:
+                    # The leader first: its PID namespace, the whole container, dies with it.
+                    children = proc / "task" / proc.name / "children"
+                    for pid in [*children.read_text().split(), proc.name]:
+                        os.kill(int(pid), signal.SIGKILL)
+                        killed.append(Path(f"/proc/{pid}"))
+        deadline = time.monotonic() + 5
+        while any(proc.exists() for proc in killed) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        subprocess.run(["umount", "--lazy", str(run_dir)], capture_output=True, check=False)
+        for root in CGROUP_ROOTS:
+            remove_cgroup(root / run_dir.name)
+        subprocess.run(["rm", "-rf", "--one-file-system", str(run_dir)], check=False)
