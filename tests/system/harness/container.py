@@ -148,12 +148,12 @@ class Container:
                     f"systemd-nspawn exited with {self.process.returncode}; "
                     f"see {self.console_log}:\n{console}"
                 )
-            if not self.leader:
-                self.leader = self._find_leader()
-            if self.leader and (self.bus_dir / "system_bus_socket").exists():
+            if (self.bus_dir / "system_bus_socket").exists():
                 state = self._system_state()
                 if state in ("running", "degraded"):
-                    break
+                    self.leader = self._find_leader()
+                    if self.leader:
+                        break
             time.sleep(0.05)
         else:
             raise ContainerError(
@@ -164,14 +164,16 @@ class Container:
             raise ContainerError(f"container {self.name} booted degraded; failed units:\n{failed}")
 
     def _find_leader(self) -> int:
+        """The container's PID 1 as a host PID: the child of nspawn that runs systemd (nspawn's
+        short-lived helper children come and go during boot, so never just the first child)."""
         assert self.process is not None
-        # The nspawn process is the sh we started (it exec'd); the leader is its only child.
+        # The nspawn process is the sh we started (it exec'd).
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        try:
-            pids = children.read_text().split()
-        except OSError:
-            return 0
-        return int(pids[0]) if pids else 0
+        with contextlib.suppress(OSError):
+            for pid in children.read_text().split():
+                if Path(f"/proc/{pid}/comm").read_text().strip() == "systemd":
+                    return int(pid)
+        return 0
 
     def _system_state(self) -> str:
         result = self._busctl("get-property", "SystemState")
