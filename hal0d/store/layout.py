@@ -96,6 +96,16 @@ def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
     fsync_dir(path.parent)
 
 
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+    fsync_dir(path.parent)
+
+
 def read_json(path: Path) -> dict[str, Any] | None:
     """The object in ``path``, or None if it is missing or unreadable (it is only a hint)."""
     try:

@@ -11,7 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from hal0d.config.model import CatalogSource
 from hal0d.store.catalog import CatalogError, load_catalog
+from hal0d.store.settings import StoreSettings
+from hal0d.store.sources import load_source
+from tests.support.faultserver import FaultServer
 
 SHA_A = "a" * 64
 SHA_B = "b" * 64
@@ -214,3 +218,37 @@ def test_malformed_catalogs_are_refused(
     catalog.write_text(text)
     with pytest.raises(CatalogError, match=reason):
         load_catalog(catalog, keys_dir, state, "checksum")
+
+
+async def test_remote_catalog_is_fetched_and_verified(
+    env: tuple[Keys, Path, Path, Path], tls_server: FaultServer, settings: StoreSettings
+) -> None:
+    keys, keys_dir, _, catalog = env
+    catalog.write_text(catalog_text(9))
+    sign(keys, catalog)
+    tls_server.serve("/c.toml", catalog.read_bytes())
+    tls_server.serve("/c.toml.minisig", catalog.with_name("main.toml.minisig").read_bytes())
+    source = CatalogSource(name="remote", url=tls_server.url("/c.toml"), verify="signature")
+    loaded = await load_source(source, settings, keys_dir)
+    assert (loaded.name, loaded.serial) == ("remote", 9)
+    assert (settings.state_dir / "catalogs" / "remote" / "catalog.toml").read_bytes() == (
+        catalog.read_bytes()
+    )
+    tls_server.serve("/c.toml", catalog_text(9, SHA_B).encode())  # signature no longer fits
+    with pytest.raises(CatalogError, match=r"catalog remote .*does not match the content"):
+        await load_source(source, settings, keys_dir)
+
+
+async def test_remote_catalog_over_plain_http_is_refused(
+    env: tuple[Keys, Path, Path, Path], server: FaultServer, settings: StoreSettings
+) -> None:
+    _, keys_dir, _, _ = env
+    server.serve("/c.toml", catalog_text(1).encode())
+    source = CatalogSource(name="plain", url=server.url("/c.toml"), verify="checksum")
+    with pytest.raises(CatalogError, match=r"catalog plain .*plain http"):
+        await load_source(source, settings, keys_dir)
+    allowed = CatalogSource(source.name, source.url, source.verify, allow_http=True)
+    assert (await load_source(allowed, settings, keys_dir)).serial == 1
+    missing = CatalogSource("gone", server.url("/nope.toml"), "checksum", allow_http=True)
+    with pytest.raises(CatalogError, match=r"catalog gone .*HTTP 404"):
+        await load_source(missing, settings, keys_dir)
