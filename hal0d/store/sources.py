@@ -1,0 +1,74 @@
+"""Catalog sources from the configuration: a local file, or a URL fetched into the state dir.
+
+A remote catalog is fetched with its ``.minisig`` (both under the same https-only rule as
+models, redirects included) into ``<state_dir>/catalogs/<name>/`` and then verified exactly
+like a local one; a refused download leaves the previously fetched copy alone.
+"""
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+import httpx
+
+from hal0d.config.model import CatalogSource
+from hal0d.errors import DownloadError
+from hal0d.store import http
+from hal0d.store.catalog import CATALOG_NAME, Catalog, CatalogError, load_catalog
+from hal0d.store.layout import write_bytes_atomic
+from hal0d.store.settings import StoreSettings
+
+MAX_CATALOG_BYTES = 16 << 20
+
+
+async def load_source(
+    source: CatalogSource,
+    settings: StoreSettings,
+    keys_dir: Path,
+    *,
+    client_factory: http.ClientFactory | None = None,
+) -> Catalog:
+    """Fetch (if remote), verify and accept one configured catalog; CatalogError if refused."""
+    if not CATALOG_NAME.fullmatch(source.name):
+        raise CatalogError(f"catalog {source.name!r}: not a valid catalog name")
+    factory = client_factory or (lambda: http.make_client(settings))
+    if source.url.startswith("/"):
+        path = Path(source.url)
+    else:
+        path = await asyncio.to_thread(_fetch, source, settings.state_dir, factory)
+    return await asyncio.to_thread(
+        load_catalog, path, keys_dir, settings.state_dir, source.verify, name=source.name
+    )
+
+
+def _fetch(source: CatalogSource, state_dir: Path, factory: http.ClientFactory) -> Path:
+    directory = state_dir / "catalogs" / source.name
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / "catalog.toml"
+    wanted = [(source.url, target)]
+    if source.verify == "signature":
+        wanted.append((source.url + ".minisig", directory / "catalog.toml.minisig"))
+    with factory() as client:
+        fetched = [(_get(client, url, source), path) for url, path in wanted]
+    for data, path in fetched:
+        write_bytes_atomic(path, data)
+    return target
+
+
+def _get(client: httpx.Client, url: str, source: CatalogSource) -> bytes:
+    label = f"catalog {source.name} ({url})"
+    try:
+        response = http.open_stream(client, url, {"Accept-Encoding": "identity"}, source.allow_http)
+        with contextlib.closing(response):
+            if response.status_code != 200:
+                raise CatalogError(f"{label}: HTTP {response.status_code}")
+            body = bytearray()
+            for chunk in response.iter_raw():
+                body += chunk
+                if len(body) > MAX_CATALOG_BYTES:
+                    raise CatalogError(f"{label}: larger than {MAX_CATALOG_BYTES} bytes")
+    except DownloadError as exc:
+        raise CatalogError(f"{label}: {exc}") from None
+    except httpx.HTTPError as exc:
+        raise CatalogError(f"{label}: download failed: {exc}") from None
+    return bytes(body)
