@@ -79,6 +79,10 @@ def derive(obs: Observations) -> Derived:
         return Derived(SlotState.ERROR, pull.error or "pulling the model failed")
     if unit is None or unit.load_state not in ("loaded", ""):
         return Derived(SlotState.OFFLINE, obs.refused)
+    return _from_unit(obs, unit)
+
+
+def _from_unit(obs: Observations, unit: UnitObservation) -> Derived:
     state = unit.active_state
     if state == "failed":
         return _failed(obs, unit)
@@ -87,13 +91,16 @@ def derive(obs: Observations) -> Derived:
     if state in ("active", "reloading"):
         return _active(obs)
     if state == "deactivating":
-        if unit.job in STOP_JOBS:
-            return Derived(SlotState.UNLOADING)
-        return Derived(SlotState.STARTING, crash_sentence(obs.slot, unit, recovering=True))
-    # inactive
-    if unit.job in START_JOBS:
+        return _deactivating(obs, unit)
+    if unit.job in START_JOBS:  # inactive, start queued
         return Derived(SlotState.STARTING, _recovering(obs.slot, unit))
     return Derived(SlotState.OFFLINE, obs.refused)
+
+
+def _deactivating(obs: Observations, unit: UnitObservation) -> Derived:
+    if unit.job in STOP_JOBS:
+        return Derived(SlotState.UNLOADING)
+    return Derived(SlotState.STARTING, crash_sentence(obs.slot, unit, recovering=True))
 
 
 def _failed(obs: Observations, unit: UnitObservation) -> Derived:

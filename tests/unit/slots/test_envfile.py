@@ -72,7 +72,7 @@ def test_extra_args_round_trip_through_one_variable(extra_args: tuple[str, ...])
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("extra_args", ("--host", "0.0.0.0"), "set by hal0d"),
+        ("extra_args", ("--host", "0.0.0.0"), "set by hal0d"),  # noqa: S104
         ("extra_args", ("--port=1",), "set by hal0d"),
         ("extra_args", ("-m", "/etc/shadow"), "set by hal0d"),
         ("extra_args", ("a\nLD_PRELOAD=/x.so",), "control character"),

@@ -317,11 +317,13 @@ def test_serving_reports_active_requests() -> None:
         ),
         (
             unit("failed", "failed", result="timeout"),
-            f"did not become ready within its start timeout; systemd stopped restarting it — {HINT}",
+            "did not become ready within its start timeout; "
+            f"systemd stopped restarting it — {HINT}",
         ),
         (
             unit("failed", "failed", result="oom-kill"),
-            f"ran out of memory and was killed by the kernel; systemd stopped restarting it — {HINT}",
+            "ran out of memory and was killed by the kernel; "
+            f"systemd stopped restarting it — {HINT}",
         ),
         (
             unit("failed", "failed", result="resources"),
