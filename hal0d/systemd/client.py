@@ -160,32 +160,35 @@ class SystemdClient:
 
     # -- jobs ----------------------------------------------------------------------------
 
-    async def _job(self, verb: str, unit: str, mode: str) -> str:
-        """Queue a job and wait for its JobRemoved; returns systemd's result ("done", …)."""
+    async def queue_job(self, verb: str, unit: str, mode: str = "replace") -> "Job":
+        """Queue StartUnit/StopUnit/RestartUnit; returns once systemd accepted the job."""
         self._calls_in_flight += 1
         try:
             try:
                 (job_path,) = await self._call(verb, "ss", [unit, mode])
             except DBusError as error:
                 raise _unit_error(verb, unit, error) from error
+            waiter = asyncio.get_running_loop().create_future()
             result = self._early.pop(job_path, None)
             if result is not None:
-                return result
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters[job_path] = waiter
+                waiter.set_result(result)
+            else:
+                self._waiters[job_path] = waiter
         finally:
             self._calls_in_flight -= 1
             if not self._calls_in_flight:
                 self._early.clear()
-        try:
-            return await asyncio.wait_for(waiter, self._job_timeout)
-        except TimeoutError:
-            self._waiters.pop(job_path, None)
-            raise UnitError(
-                f"systemd did not finish {verb} of {unit} within {self._job_timeout:g} s"
-            ) from None
+        return Job(self, verb, unit, str(job_path), waiter)
+
+    def _forget_job(self, job_path: str) -> None:
+        self._waiters.pop(job_path, None)
+
+    async def _job(self, verb: str, unit: str, mode: str) -> str:
+        job = await self.queue_job(verb, unit, mode)
+        return await job.result(self._job_timeout)
 
     async def start_unit(self, unit: str, mode: str = "replace") -> str:
+        """Start and wait for the job's end; returns its result ("done", "failed", …)."""
         return await self._job("StartUnit", unit, mode)
 
     async def stop_unit(self, unit: str, mode: str = "replace") -> str:
@@ -261,6 +264,37 @@ class SystemdClient:
             (variant,) = await self._call("Get", "ss", [JOB, "JobType"], to=properties_of(job_path))
             return str(variant.value)
         return None  # the job finished meanwhile
+
+
+class Job:
+    """A queued systemd job; ``result()`` waits for its JobRemoved."""
+
+    def __init__(
+        self,
+        client: SystemdClient,
+        verb: str,
+        unit: str,
+        path: str,
+        waiter: "asyncio.Future[str]",
+    ) -> None:
+        self.verb = verb
+        self.unit = unit
+        self.path = path
+        self._client = client
+        self._waiter = waiter
+
+    async def result(self, within: float = JOB_TIMEOUT) -> str:
+        """systemd's result for the job: "done", "failed", "canceled", "timeout", …"""
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._waiter), within)
+        except TimeoutError:
+            raise UnitError(
+                f"systemd did not finish {self.verb} of {self.unit} within {within:g} s"
+            ) from None
+
+    def forget(self) -> None:
+        """Stop listening for this job's end (nobody will ask for its result)."""
+        self._client._forget_job(self.path)
 
 
 def _unit_error(verb: str, unit: str, error: DBusError) -> Hal0Error:
