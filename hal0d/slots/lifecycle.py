@@ -100,7 +100,8 @@ def _from_unit(obs: Observations, unit: UnitObservation) -> Derived:
 def _deactivating(obs: Observations, unit: UnitObservation) -> Derived:
     if unit.job in STOP_JOBS:
         return Derived(SlotState.UNLOADING)
-    return Derived(SlotState.STARTING, crash_sentence(obs.slot, unit, recovering=True))
+    # A restart job, or crash handling (watchdog abort, killing the leftovers).
+    return Derived(SlotState.STARTING, _recovering(obs.slot, unit))
 
 
 def _failed(obs: Observations, unit: UnitObservation) -> Derived:

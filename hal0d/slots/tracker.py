@@ -68,7 +68,12 @@ class SlotTracker:
 
     def observe_unit(self, props: UnitProperties | None, now: float) -> None:
         was_active = self.unit_is_active
+        old_state = None if self.unit is None else self.unit.active_state
         self.unit = props
+        new_state = None if props is None else props.active_state
+        if new_state != old_state:
+            # A probe of the previous run or phase says nothing about this one.
+            self.probe = None
         if not self.unit_is_up:
             self.probe = None
             self._activity_counters = None

@@ -137,6 +137,11 @@ STATE_TABLE: list[tuple[str, Observations, S]] = [
         S.STARTING,
     ),
     (
+        "restart job: stopping the old run",
+        obs(unit=unit("deactivating", "stop-sigterm", job="restart")),
+        S.STARTING,
+    ),
+    (
         "watchdog abort in progress",
         obs(unit=unit("deactivating", "stop-watchdog", result="watchdog")),
         S.STARTING,
