@@ -322,10 +322,11 @@ class SlotSupervisor:
         finally:
             if self._pulls.get(name) is handle:
                 del self._pulls[name]
-        self._model_paths[name] = path
         tracker = self._trackers.get(name)
         if tracker is None:
             return
+        if tracker.config.model.sha256 is None:  # verify = "no": the store named it
+            self._model_paths[name] = path
         tracker.sha256 = tracker.sha256 or path.stem
         if name in self._pending_loads:
             force = self._pending_loads.pop(name)

@@ -87,6 +87,26 @@ class PlacedModels:
         raise AssertionError(f"these scenarios place their models; no pull of {request}")
 
 
+class ContainerStore:
+    """hal0d's real ModelStore, writing into the container's models dir from the host.
+
+    The store works on host paths; the slot unit needs the container's, so ``path_for``
+    translates. Everything else is the store's own behaviour."""
+
+    def __init__(self, store: Any, inside: PurePosixPath) -> None:
+        self._store = store
+        self._inside = inside
+
+    def has(self, sha256: str) -> bool:
+        return bool(self._store.has(sha256))
+
+    def path_for(self, sha256: str) -> Path:
+        return Path(str(self._inside / self._store.path_for(sha256).name))
+
+    def pull(self, request: Any) -> Any:
+        return self._store.pull(request)
+
+
 def install_slot_unit(container: Container) -> None:
     """The product's slot unit is installed by install-tree.sh; add the test drop-in."""
     container.drop_in(SLOT_UNIT, "50-test-timers", TEST_DROP_IN)
@@ -179,6 +199,7 @@ async def supervised(
     models: dict[str, PurePosixPath],
     *,
     timing: Timing | None = None,
+    store: Any = None,
 ) -> AsyncIterator[tuple[SlotSupervisor, Recorder]]:
     """A started SlotSupervisor (as hal0d would run it); stopped — never its units — after."""
     bus = await MessageBus(bus_address=container.bus_address, bus_type=BusType.SYSTEM).connect()
@@ -186,7 +207,7 @@ async def supervised(
     recorder = Recorder()
     supervisor = SlotSupervisor(
         config,
-        Adapters(systemd=SystemdClient(bus), prober=probe, store=PlacedModels(models)),
+        Adapters(systemd=SystemdClient(bus), prober=probe, store=store or PlacedModels(models)),
         env_dir=env_dir(container),
         timing=timing or Timing(tick=0.25, drain_sec=20, grace_sec=2),
     )

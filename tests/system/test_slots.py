@@ -10,18 +10,28 @@ adopts the units, which is the part of recovery that is the slot core's.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
+import threading
 import time
 from collections.abc import Iterator
-from pathlib import PurePosixPath
+from dataclasses import replace
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path, PurePosixPath
 
 import httpx
 import pytest
 
+from hal0d.config.model import ModelRef
 from hal0d.slots.state import SlotState
+from hal0d.slots.supervisor import InsufficientMemoryError
+from hal0d.store.progress import PullPhase
+from hal0d.store.settings import StoreSettings
+from hal0d.store.store import ModelStore
 from tests.system.conftest import Model, record_timing
 from tests.system.harness.container import Container
 from tests.system.slots_support import (
+    ContainerStore,
     config_for,
     illegal_steps,
     install_slot_unit,
@@ -34,7 +44,7 @@ pytestmark = pytest.mark.timeout(180)
 CORRUPT_DIR = PurePosixPath("/var/lib/hal0-test-models")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", autouse=True)
 def slot_unit(container: Container) -> str:
     install_slot_unit(container)
     return "hal0-slot@.service"
@@ -69,11 +79,11 @@ async def completion(endpoint: str, n_predict: int, **headers: str) -> httpx.Res
 
 
 async def test_load_reaches_ready_through_warming(
-    container: Container, slot_unit: str, large_model: Model, tmp_path: object, cleanup: list[str]
+    container: Container, large_model: Model, tmp_path: Path, cleanup: list[str]
 ) -> None:
     cleanup.append("chat")
     slot = slot_config("chat", large_model.sha256, large_model.size)
-    config = config_for([slot], state_dir=tmp_path)  # type: ignore[arg-type]
+    config = config_for([slot], state_dir=tmp_path)
     models = {large_model.sha256: large_model.path}
     async with supervised(container, config, models) as (supervisor, recorder):
         assert supervisor.views()["chat"].state is SlotState.OFFLINE
@@ -107,13 +117,13 @@ async def test_load_reaches_ready_through_warming(
 
 
 async def test_serving_then_idle_then_unloaded(
-    container: Container, slot_unit: str, large_model: Model, tmp_path: object, cleanup: list[str]
+    container: Container, large_model: Model, tmp_path: Path, cleanup: list[str]
 ) -> None:
     cleanup.append("busy")
     slot = slot_config(
         "busy", large_model.sha256, large_model.size, idle_after=2.0, unload_after=1.0
     )
-    config = config_for([slot], state_dir=tmp_path)  # type: ignore[arg-type]
+    config = config_for([slot], state_dir=tmp_path)
     async with supervised(container, config, {large_model.sha256: large_model.path}) as (
         supervisor,
         recorder,
@@ -140,11 +150,11 @@ async def test_serving_then_idle_then_unloaded(
 
 
 async def test_unload_during_a_request_drains_it(
-    container: Container, slot_unit: str, large_model: Model, tmp_path: object, cleanup: list[str]
+    container: Container, large_model: Model, tmp_path: Path, cleanup: list[str]
 ) -> None:
     cleanup.append("drain")
     slot = slot_config("drain", large_model.sha256, large_model.size)
-    config = config_for([slot], state_dir=tmp_path)  # type: ignore[arg-type]
+    config = config_for([slot], state_dir=tmp_path)
     async with supervised(container, config, {large_model.sha256: large_model.path}) as (
         supervisor,
         recorder,
@@ -168,12 +178,12 @@ async def test_unload_during_a_request_drains_it(
 
 
 async def test_killed_server_is_restarted_and_a_hung_one_by_the_watchdog(
-    container: Container, slot_unit: str, tiny_model: Model, tmp_path: object, cleanup: list[str]
+    container: Container, tiny_model: Model, tmp_path: Path, cleanup: list[str]
 ) -> None:
     cleanup.append("crashy")
     unit = "hal0-slot@crashy.service"
     slot = slot_config("crashy", tiny_model.sha256, tiny_model.size)
-    config = config_for([slot], state_dir=tmp_path)  # type: ignore[arg-type]
+    config = config_for([slot], state_dir=tmp_path)
     async with supervised(container, config, {tiny_model.sha256: tiny_model.path}) as (
         supervisor,
         recorder,
@@ -207,14 +217,14 @@ async def test_killed_server_is_restarted_and_a_hung_one_by_the_watchdog(
 
 
 async def test_crash_loop_gives_up_with_a_readable_error_and_load_recovers(
-    container: Container, slot_unit: str, tiny_model: Model, tmp_path: object, cleanup: list[str]
+    container: Container, tiny_model: Model, tmp_path: Path, cleanup: list[str]
 ) -> None:
     cleanup.append("broken")
     fake_sha = "c" * 64
     path = CORRUPT_DIR / "broken.gguf"
     container.write_file(path, "GGUF" + "x" * 4096)
     slot = slot_config("broken", fake_sha, 4100)
-    config = config_for([slot], state_dir=tmp_path)  # type: ignore[arg-type]
+    config = config_for([slot], state_dir=tmp_path)
     async with supervised(container, config, {fake_sha: path}) as (supervisor, recorder):
         await supervisor.load("broken")
         view = await recorder.wait_state(supervisor, "broken", SlotState.ERROR, within=60)
@@ -236,11 +246,11 @@ async def test_crash_loop_gives_up_with_a_readable_error_and_load_recovers(
 
 
 async def test_a_new_supervisor_adopts_running_slots_without_touching_them(
-    container: Container, slot_unit: str, tiny_model: Model, tmp_path: object, cleanup: list[str]
+    container: Container, tiny_model: Model, tmp_path: Path, cleanup: list[str]
 ) -> None:
     cleanup.extend(["left", "right"])
     slots = [slot_config(name, tiny_model.sha256, tiny_model.size) for name in ("left", "right")]
-    config = config_for(slots, state_dir=tmp_path)  # type: ignore[arg-type]
+    config = config_for(slots, state_dir=tmp_path)
     models = {tiny_model.sha256: tiny_model.path}
     async with supervised(container, config, models) as (supervisor, recorder):
         for slot in slots:
@@ -270,3 +280,81 @@ async def test_a_new_supervisor_adopts_running_slots_without_touching_them(
             supervisor, "left", lambda v: v.n_restarts == 1 and v.state is SlotState.READY
         )
         assert supervisor.views()["right"].state is SlotState.READY
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def model_server(tiny_model: Model) -> Iterator[str]:
+    """A loopback HTTP server for the directory holding the tiny model."""
+    handler = functools.partial(QuietHandler, directory=str(tiny_model.host_path.parent))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+async def test_load_pulls_the_model_first(
+    container: Container,
+    tiny_model: Model,
+    model_server: str,
+    tmp_path: Path,
+    cleanup: list[str],
+) -> None:
+    cleanup.append("fetch")
+    inside = PurePosixPath("/var/lib/hal0/models")
+    container.run("install", "-d", "-m", "0755", "/var/lib/hal0", str(inside))
+    for stale in container.path(inside).glob("*.gguf"):
+        stale.unlink()
+    slot = replace(
+        slot_config("fetch", tiny_model.sha256, tiny_model.size),
+        model=ModelRef(
+            url=f"{model_server}/{tiny_model.host_path.name}",
+            sha256=tiny_model.sha256,
+            size=tiny_model.size,
+            allow_http=True,
+        ),
+    )
+    config = config_for([slot], state_dir=tmp_path)
+    store = ModelStore(StoreSettings(models_dir=container.path(inside), state_dir=tmp_path))
+    await store.open()
+    try:
+        async with supervised(container, config, {}, store=ContainerStore(store, inside)) as (
+            supervisor,
+            recorder,
+        ):
+            assert supervisor.needs_pull("fetch")
+            await supervisor.load("fetch")
+            view = await recorder.wait_state(supervisor, "fetch", SlotState.READY, within=60)
+            states = recorder.states("fetch")
+            assert states[:3] == [SlotState.OFFLINE, SlotState.PULLING, SlotState.STARTING], states
+            assert not illegal_steps(states), states
+            assert (view.phase, view.bytes_done) == (PullPhase.DONE, tiny_model.size)
+            assert not supervisor.needs_pull("fetch")
+    finally:
+        await store.close()
+
+
+async def test_load_refuses_a_model_larger_than_memory_unless_forced(
+    container: Container, tiny_model: Model, tmp_path: Path, cleanup: list[str]
+) -> None:
+    cleanup.append("huge")
+    slot = slot_config("huge", tiny_model.sha256, 1 << 50)  # the size the config claims
+    config = config_for([slot], state_dir=tmp_path)
+    async with supervised(container, config, {tiny_model.sha256: tiny_model.path}) as (
+        supervisor,
+        recorder,
+    ):
+        with pytest.raises(InsufficientMemoryError, match=r"not enough memory: model needs"):
+            await supervisor.load("huge")
+        view = supervisor.views()["huge"]
+        assert view.state is SlotState.OFFLINE
+        assert view.last_error.startswith("not enough memory: model needs 1048576.0 GiB, ")
+        await supervisor.load("huge", force=True)
+        view = await recorder.wait_state(supervisor, "huge", SlotState.READY, within=60)
+        assert view.last_error == ""
