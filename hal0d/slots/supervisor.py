@@ -19,21 +19,24 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hal0d.config.model import Config
 from hal0d.config.ports import assign_ports, load_assignments, save_assignments
 from hal0d.errors import BusyError, ConfigError, Hal0Error, NoSuchSlotError, UnitError
 from hal0d.slots import envfile
 from hal0d.slots.memory import available_memory, memory_refusal
-from hal0d.slots.probe import ProbeResult
+from hal0d.slots.probe import HttpProbe, ProbeResult
 from hal0d.slots.state import SlotState
 from hal0d.slots.tracker import SlotTracker
 from hal0d.slots.view import SlotListener, SlotView
 from hal0d.store.download import PullRequest
 from hal0d.store.progress import ProgressSnapshot, PullPhase
-from hal0d.systemd.client import Job, UnitProperties
+from hal0d.systemd.client import Job, SystemdClient, UnitProperties
 from hal0d.systemd.units import SLOT_UNIT_PATTERN, slot_from_unit, slot_unit
+
+if TYPE_CHECKING:
+    from dbus_fast.aio import MessageBus
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +84,7 @@ class Adapters:
     store: ModelSource
     clock: Callable[[], float] = time.monotonic  # CLOCK_MONOTONIC, as systemd's timestamps
     memory: Callable[[], int | None] = available_memory
+    closers: tuple[Callable[[], Awaitable[None]], ...] = ()  # awaited by stop()
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,7 @@ class SlotSupervisor:
         self._timing = timing
         self._clock = adapters.clock
         self._memory = adapters.memory
+        self._closers = adapters.closers
         self._trackers: dict[str, SlotTracker] = {}
         self._listeners: list[SlotListener] = []
         self._pulls: dict[str, Any] = {}
@@ -171,6 +176,8 @@ class SlotSupervisor:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for close in self._closers:
+            await close()
 
     def apply_config(self, config: Config) -> None:
         """Take a new configuration (SIGHUP/Reload); env files are rewritten in the background."""
@@ -488,3 +495,14 @@ def read_api_key(path: Path | None) -> str | None:
         if key and not key.startswith("#"):
             return key
     raise ConfigError(f"api_key_file {str(path)!r} holds no key")
+
+
+def slot_supervisor(config: Config, bus: "MessageBus", store: ModelSource) -> SlotSupervisor:
+    """The supervisor as the daemon runs it: systemd over ``bus``, httpx probes, the store.
+
+    The daemon awaits ``start()`` before its READY=1 and ``stop()`` when it stops."""
+    probe = HttpProbe()
+    adapters = Adapters(
+        systemd=SystemdClient(bus), prober=probe, store=store, closers=(probe.close,)
+    )
+    return SlotSupervisor(config, adapters)
