@@ -15,24 +15,23 @@ after the slots show their true state.
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from hal0d.config.model import Config
 from hal0d.config.ports import assign_ports, load_assignments, save_assignments
 from hal0d.errors import BusyError, ConfigError, Hal0Error, NoSuchSlotError, UnitError
 from hal0d.slots import envfile
-from hal0d.slots.memory import available_memory, memory_refusal
-from hal0d.slots.probe import HttpProbe, ProbeResult
+from hal0d.slots.adapters import DEFAULT_TIMING, Adapters, ModelSource, Timing
+from hal0d.slots.memory import memory_refusal
+from hal0d.slots.probe import HttpProbe
 from hal0d.slots.state import SlotState
 from hal0d.slots.tracker import SlotTracker
 from hal0d.slots.view import SlotListener, SlotView
 from hal0d.store.download import PullRequest
 from hal0d.store.progress import ProgressSnapshot, PullPhase
-from hal0d.systemd.client import Job, SystemdClient, UnitProperties
+from hal0d.systemd.client import Job, SystemdClient
 from hal0d.systemd.units import SLOT_UNIT_PATTERN, slot_from_unit, slot_unit
 
 if TYPE_CHECKING:
@@ -40,58 +39,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TICK = 1.0
 START_JOB_TIMEOUT = 20 * 60.0  # TimeoutStartSec= of the unit is 15 min
 STOP_JOB_TIMEOUT = 120.0  # TimeoutStopSec= is 90 s
 
 
 class InsufficientMemoryError(UnitError):
     """Load refused: the model is larger than the memory available."""
-
-
-class UnitDriver(Protocol):
-    async def subscribe(self) -> None: ...
-    def on_unit_changed(self, listener: Callable[[str], None]) -> Callable[[], None]: ...
-    async def queue_job(self, verb: str, unit: str, mode: str = "replace") -> Job: ...
-    async def reset_failed_unit(self, unit: str) -> None: ...
-    async def list_units(self, patterns: list[str]) -> list[str]: ...
-    async def properties(self, unit: str) -> UnitProperties | None: ...
-
-
-class Prober(Protocol):
-    async def probe(self, port: int, api_key: str | None = None) -> ProbeResult: ...
-
-
-class PullHandleLike(Protocol):
-    @property
-    def progress(self) -> Any: ...  # hal0d.store.progress.Progress
-    async def wait(self) -> Path: ...
-    def cancel(self) -> None: ...
-
-
-class ModelSource(Protocol):
-    def has(self, sha256: str) -> bool: ...
-    def path_for(self, sha256: str) -> Path: ...
-    def pull(self, request: PullRequest) -> Any: ...  # PullHandle
-
-
-@dataclass(frozen=True)
-class Adapters:
-    """The outside world, injected: systemd, the HTTP prober, the model store, clocks."""
-
-    systemd: UnitDriver
-    prober: Prober
-    store: ModelSource
-    clock: Callable[[], float] = time.monotonic  # CLOCK_MONOTONIC, as systemd's timestamps
-    memory: Callable[[], int | None] = available_memory
-    closers: tuple[Callable[[], Awaitable[None]], ...] = ()  # awaited by stop()
-
-
-@dataclass(frozen=True)
-class Timing:
-    tick: float = TICK
-    drain_sec: float = envfile.DEFAULT_DRAIN_SEC
-    grace_sec: float = envfile.DEFAULT_GRACE_SEC
 
 
 class SlotSupervisor:
@@ -101,7 +54,7 @@ class SlotSupervisor:
         adapters: Adapters,
         *,
         env_dir: Path = envfile.DEFAULT_DIR,
-        timing: Timing = Timing(),
+        timing: Timing = DEFAULT_TIMING,
     ) -> None:
         self._config = config
         self._systemd = adapters.systemd
