@@ -24,9 +24,9 @@ from dbus_fast import BusType
 from dbus_fast.aio import MessageBus
 
 from hal0d.config.model import Config, GlobalConfig, ModelRef, SlotConfig
+from hal0d.slots.adapters import Adapters, Timing
 from hal0d.slots.probe import HttpProbe
 from hal0d.slots.state import SlotState
-from hal0d.slots.adapters import Adapters, Timing
 from hal0d.slots.supervisor import SlotSupervisor
 from hal0d.slots.view import SlotView
 from hal0d.systemd.client import SystemdClient
