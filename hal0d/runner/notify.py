@@ -7,6 +7,8 @@ swallowed. Without $NOTIFY_SOCKET (run by hand) every message is dropped quietly
 import os
 import socket
 
+SEND_TIMEOUT = 1.0
+
 
 class Notifier:
     def __init__(self, address: str | None = None) -> None:
@@ -26,6 +28,8 @@ class Notifier:
             return
         message = "\n".join(f"{key}={value}" for key, value in fields.items())
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            # A receiver that stopped reading must not stall the runner (and its drain).
+            sock.settimeout(SEND_TIMEOUT)
             sock.connect(self._address)
             sock.sendall(message.encode("utf-8"))
 

@@ -19,15 +19,15 @@ DEFAULT_GRACE_SEC = 10.0
 # --metrics   hal0d and the runner read requests_processing from /metrics
 # --no-webui  no browser UI on the slot port (open with --webui)
 # --no-slots  no /slots endpoint exposing prompts (open with --slots)
-# CORS        llama-server's default reflects any Origin with credentials; this list names
-#             no real origin, so a foreign page gets no Access-Control-Allow-Origin
-#             (open with --cors-origins https://app.example)
+# CORS        llama-server's default reflects any Origin with credentials. "localhost"
+#             reflects only localhost origins: a page from any other site gets no
+#             Access-Control-Allow-Origin at all (open with --cors-origins https://app.example)
 LOCKED_DOWN_ARGS = (
     "--metrics",
     "--no-webui",
     "--no-slots",
     "--cors-origins",
-    "none.invalid",
+    "localhost",
     "--no-cors-credentials",
 )
 
