@@ -14,7 +14,8 @@ from hal0d.slots import envfile
 from hal0d.slots.memory import available_memory
 from hal0d.slots.probe import ProbeResult
 from hal0d.store.download import PullRequest
-from hal0d.systemd.client import Job, UnitProperties
+from hal0d.systemd.client import Job
+from hal0d.systemd.units import UnitProperties
 
 TICK = 1.0
 

@@ -15,8 +15,7 @@ from hal0d.slots.probe import ProbeResult
 from hal0d.slots.state import SlotState
 from hal0d.slots.view import SlotView
 from hal0d.store.progress import ProgressSnapshot
-from hal0d.systemd.client import UnitProperties
-from hal0d.systemd.units import slot_unit
+from hal0d.systemd.units import UnitProperties, slot_unit
 
 UP_STATES = frozenset({"active", "activating", "reloading", "deactivating"})
 

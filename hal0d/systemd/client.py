@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from dbus_fast import Message, MessageType, Variant
@@ -20,7 +19,7 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.errors import DBusError
 
 from hal0d.errors import Hal0Error, NotAuthorizedError, UnitError
-from hal0d.systemd.units import UNIT_PATH_PREFIX, unit_from_path
+from hal0d.systemd.units import UNIT_PATH_PREFIX, UnitProperties, unit_from_path
 
 log = logging.getLogger(__name__)
 
@@ -46,24 +45,6 @@ MATCH_RULES = (
     f"type='signal',sender='{SYSTEMD}',interface='{PROPERTIES}',member='PropertiesChanged',"
     f"path_namespace='{UNIT_PATH_PREFIX.rstrip('/')}'",
 )
-
-
-@dataclass(frozen=True)
-class UnitProperties:
-    """What hal0d reads of a slot unit (org.freedesktop.systemd1.Unit + .Service)."""
-
-    unit: str
-    load_state: str
-    active_state: str
-    sub_state: str
-    result: str
-    n_restarts: int
-    exec_main_code: int
-    exec_main_status: int
-    exec_main_pid: int
-    status_text: str
-    job_type: str | None
-    state_change_monotonic: float  # seconds, CLOCK_MONOTONIC
 
 
 UnitListener = Callable[[str], None]

@@ -1,6 +1,7 @@
 """Pure helpers for systemd unit names and object paths (no D-Bus here)."""
 
 import re
+from dataclasses import dataclass
 
 from hal0d.contract import SLOT_UNIT_TEMPLATE
 from hal0d.names import is_valid_slot_name
@@ -53,3 +54,21 @@ def slot_from_unit(unit: str) -> str | None:
         return None
     name = unit[len(_SLOT_PREFIX) : len(unit) - len(_SLOT_SUFFIX)]
     return name if is_valid_slot_name(name) else None
+
+
+@dataclass(frozen=True)
+class UnitProperties:
+    """What hal0d reads of a slot unit (org.freedesktop.systemd1.Unit + .Service)."""
+
+    unit: str
+    load_state: str
+    active_state: str
+    sub_state: str
+    result: str
+    n_restarts: int
+    exec_main_code: int
+    exec_main_status: int
+    exec_main_pid: int
+    status_text: str
+    job_type: str | None
+    state_change_monotonic: float  # seconds, CLOCK_MONOTONIC

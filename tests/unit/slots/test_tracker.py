@@ -9,7 +9,7 @@ from hal0d.slots.probe import ProbeResult
 from hal0d.slots.state import SlotState as S
 from hal0d.slots.tracker import SlotTracker
 from hal0d.store.progress import ProgressSnapshot, PullPhase
-from hal0d.systemd.client import UnitProperties
+from hal0d.systemd.units import UnitProperties
 
 CONFIG = SlotConfig(
     name="chat",
