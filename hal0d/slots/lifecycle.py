@@ -59,6 +59,7 @@ class Observations:
     last_activity: float | None = None  # monotonic time traffic was last seen
     idle_after: float = 600.0
     refused: str = ""  # why hal0d itself refused the last Load, if it did
+    load_requested: bool = False  # Load accepted; systemd has not shown its start job yet
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,9 @@ def derive(obs: Observations) -> Derived:
     up = unit is not None and unit.active_state in ("active", "activating", "deactivating")
     if pull is not None and pull.phase is PullPhase.FAILED and not up:
         return Derived(SlotState.ERROR, pull.error or "pulling the model failed")
+    idle_unit = unit is None or (unit.active_state in ("inactive", "failed") and unit.job is None)
+    if obs.load_requested and idle_unit:
+        return Derived(SlotState.STARTING)
     if unit is None or unit.load_state not in ("loaded", ""):
         return Derived(SlotState.OFFLINE, obs.refused)
     return _from_unit(obs, unit)
@@ -190,9 +194,10 @@ def crash_sentence(slot: str, unit: UnitObservation, *, recovering: bool) -> str
         what = "ran out of memory and was killed by the kernel"
     elif result == "start-limit-hit":
         what = "was started too often"
-    elif unit.n_restarts > 0 and not recovering:
-        times = unit.n_restarts + 1
-        what = f"crashed {times} times" + (f" ({how})" if how else "")
+    elif unit.n_restarts > 1 and not recovering:
+        # systemd counts a restart when it queues it, also the one the start limit then
+        # refuses: after giving up, NRestarts is the number of crashes.
+        what = f"crashed {unit.n_restarts} times" + (f" ({how})" if how else "")
     else:
         what = "crashed" + (f" ({how})" if how else "")
     if recovering:

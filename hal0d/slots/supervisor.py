@@ -189,20 +189,34 @@ class SlotSupervisor:
 
     async def load(self, name: str, *, force: bool = False) -> None:
         tracker = self._tracker(name)
+        try:
+            await self._load(tracker, force)
+        except BaseException:
+            tracker.load_requested = False
+            self._publish(tracker)
+            raise
+        self._publish(tracker)
+
+    async def _load(self, tracker: SlotTracker, force: bool) -> None:
+        name = tracker.name
         if name in self._pulls:
             self._pending_loads[name] = force
+            tracker.load_requested = True
             return
         if self._known_model_path(tracker) is None:
             size = tracker.config.model.size
             if size is not None:
                 self._check_memory(tracker, size, force)
             self._pending_loads[name] = force
+            tracker.load_requested = True
             await self.pull(name)
             return
+        tracker.load_requested = True
         await self._start_unit(tracker, force)
 
     async def unload(self, name: str) -> None:
         tracker = self._tracker(name)
+        tracker.load_requested = False
         self._pending_loads.pop(name, None)
         handle = self._pulls.get(name)
         if handle is not None:
@@ -225,6 +239,7 @@ class SlotSupervisor:
         handle = self._pulls.get(name)
         if handle is not None:
             self._pending_loads.pop(name, None)
+            tracker.load_requested = False
             handle.cancel()
             return
         if tracker.view.state in (SlotState.STARTING, SlotState.WARMING):
@@ -247,6 +262,8 @@ class SlotSupervisor:
     def _check_memory(self, tracker: SlotTracker, size: int, force: bool) -> None:
         refusal = None if force else memory_refusal(size, self._memory())
         tracker.refused = refusal or ""
+        if refusal is not None:
+            tracker.load_requested = False
         self._publish(tracker)
         if refusal is not None:
             raise InsufficientMemoryError(f"slot {tracker.name!r}: {refusal}")
@@ -278,6 +295,7 @@ class SlotSupervisor:
         except Hal0Error as error:
             log.info("pull for slot %s ended: %s", name, error)
             self._pending_loads.pop(name, None)
+            self._load_abandoned(name)
             return
         finally:
             if self._pulls.get(name) is handle:
@@ -298,7 +316,13 @@ class SlotSupervisor:
             if problem:
                 log.error("load of slot %s after its pull failed: %s", name, problem)
                 tracker.refused = problem
-                self._publish(tracker)
+                self._load_abandoned(name)
+
+    def _load_abandoned(self, name: str) -> None:
+        tracker = self._trackers.get(name)
+        if tracker is not None:
+            tracker.load_requested = False
+            self._publish(tracker)
 
     def _on_pull_progress(self, name: str, snapshot: ProgressSnapshot) -> None:
         tracker = self._trackers.get(name)

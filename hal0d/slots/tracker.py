@@ -43,6 +43,7 @@ class SlotTracker:
         self.probe: ProbeObservation | None = None
         self.pull: ProgressSnapshot | None = None
         self.refused = ""
+        self.load_requested = False  # until systemd shows the start job (or the unit up)
         self.last_activity: float | None = None
         self._activity_counters: tuple[int, int, int] | None = None
         self.derived = Derived(SlotState.OFFLINE)
@@ -76,6 +77,8 @@ class SlotTracker:
         if not self.unit_is_up:
             self.probe = None
             self._activity_counters = None
+        if props is not None and (props.job_type is not None or self.unit_is_up):
+            self.load_requested = False
         if self.unit_is_active and not was_active:
             # Newly active (or adopted): idle time counts from now, never from before.
             self.last_activity = now
@@ -111,6 +114,7 @@ class SlotTracker:
             last_activity=self.last_activity,
             idle_after=self.config.idle_after,
             refused=self.refused,
+            load_requested=self.load_requested,
         )
 
     def update(self, now: float) -> bool:

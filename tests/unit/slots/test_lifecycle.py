@@ -215,6 +215,17 @@ STATE_TABLE: list[tuple[str, Observations, S]] = [
         S.ERROR,
     ),
     ("refused load stays offline", obs(unit=INACTIVE, refused="not enough memory"), S.OFFLINE),
+    ("load accepted, start job not seen yet", obs(unit=INACTIVE, load_requested=True), S.STARTING),
+    (
+        "load accepted after the pull, unit never loaded",
+        obs(unit=None, load_requested=True, pull=ProgressSnapshot(PullPhase.DONE)),
+        S.STARTING,
+    ),
+    (
+        "load accepted on a failed unit (reset pending)",
+        obs(unit=unit("failed", "failed", state_change=NOW - 60), load_requested=True),
+        S.STARTING,
+    ),
 ]
 
 
@@ -238,7 +249,7 @@ def test_transient_failed_settles_into_error_by_the_clock_alone() -> None:
         result="exit-code",
         exec_main_code=1,
         exec_main_status=1,
-        n_restarts=2,
+        n_restarts=3,
         state_change=NOW,
     )
     first = derive(obs(unit=failed))
@@ -287,7 +298,7 @@ def test_serving_reports_active_requests() -> None:
                 result="exit-code",
                 exec_main_code=1,
                 exec_main_status=1,
-                n_restarts=2,
+                n_restarts=3,
             ),
             f"crashed 3 times (exit code 1); systemd stopped restarting it — {HINT}",
         ),
@@ -298,7 +309,7 @@ def test_serving_reports_active_requests() -> None:
                 result="exit-code",
                 exec_main_code=1,
                 exec_main_status=137,
-                n_restarts=2,
+                n_restarts=3,
             ),
             "crashed 3 times (exit code 137: llama-server killed by signal KILL); "
             f"systemd stopped restarting it — {HINT}",
