@@ -15,6 +15,7 @@ from hal0d import __version__
 from hal0d.errors import DownloadError
 from hal0d.store.errors import HttpStatusError, InsecureUrlError
 from hal0d.store.settings import StoreSettings
+from hal0d.store.transport import DownloadTransport
 
 ClientFactory = Callable[[], httpx.Client]
 
@@ -29,8 +30,8 @@ class TransientError(DownloadError):
 
 
 def make_client(settings: StoreSettings) -> httpx.Client:
-    # An SSLContext, not a CA path: `verify="path"` is deprecated in httpx 0.28 and an
-    # SSLContext is accepted the same way by 0.23 and 0.28.
+    # An SSLContext, not a CA path (`verify="path"` is deprecated in httpx 0.28); it goes to
+    # the download transport, which works the same under httpx 0.23 and 0.28.
     context = settings.ssl_context or ssl.create_default_context()
     timeout = httpx.Timeout(
         connect=settings.connect_timeout,
@@ -39,7 +40,7 @@ def make_client(settings: StoreSettings) -> httpx.Client:
         pool=settings.connect_timeout,
     )
     return httpx.Client(
-        verify=context,
+        transport=DownloadTransport(context),
         timeout=timeout,
         follow_redirects=False,
         headers={"User-Agent": f"hal0d/{__version__}"},
