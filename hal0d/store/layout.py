@@ -1,0 +1,147 @@
+"""Where the store keeps things, and the file primitives that keep them consistent.
+
+    <models_dir>/<sha256>.gguf           verified models only, mode 0644
+    <models_dir>/.lock                   held (flock) by the one process that owns the store
+    <models_dir>/.partial/<key>.part     bytes of an unfinished download
+    <models_dir>/.partial/<key>.json     where they came from (URL, ETag, Last-Modified, size)
+    <models_dir>/quarantine/<id>.bin     bytes that failed verification
+    <models_dir>/quarantine/<id>.json    why (URL, expected and actual SHA-256, size, time)
+
+Everything here blocks: call it from a worker thread, never from the event loop.
+"""
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hal0d.errors import BusyError, InvalidNameError
+
+SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
+MODEL_SUFFIX = ".gguf"
+PARTIAL_DIR = ".partial"
+QUARANTINE_DIR = "quarantine"
+LOCK_FILE = ".lock"
+
+
+def check_sha256(value: str) -> str:
+    """Return ``value`` lower-cased if it is a SHA-256 hex digest, else raise."""
+    lowered = value.strip().lower()
+    if not SHA256_PATTERN.fullmatch(lowered):
+        raise InvalidNameError(f"{value!r} is not a SHA-256 digest (64 hex digits)")
+    return lowered
+
+
+class Layout:
+    def __init__(self, models_dir: Path) -> None:
+        self.models_dir = models_dir
+        self.partial_dir = models_dir / PARTIAL_DIR
+        self.quarantine_dir = models_dir / QUARANTINE_DIR
+        self.lock_path = models_dir / LOCK_FILE
+
+    def model_path(self, sha256: str) -> Path:
+        return self.models_dir / f"{check_sha256(sha256)}{MODEL_SUFFIX}"
+
+    def partial_key(self, sha256: str | None, url: str) -> str:
+        """Partials of a known model are named by its hash, others by the hash of the URL."""
+        if sha256:
+            return check_sha256(sha256)
+        return "url-" + hashlib.sha256(url.encode()).hexdigest()
+
+    def partial_path(self, key: str) -> Path:
+        return self.partial_dir / f"{key}.part"
+
+    def partial_meta_path(self, key: str) -> Path:
+        return self.partial_dir / f"{key}.json"
+
+    def create_dirs(self) -> None:
+        for directory in (self.models_dir, self.partial_dir, self.quarantine_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        # Slots run as their own users and read models from here.
+        self.models_dir.chmod(0o755)
+        self.partial_dir.chmod(0o700)
+        self.quarantine_dir.chmod(0o700)
+
+    def model_digests(self) -> list[str]:
+        found = []
+        for path in self.models_dir.glob(f"*{MODEL_SUFFIX}"):
+            stem = path.name[: -len(MODEL_SUFFIX)]
+            if SHA256_PATTERN.fullmatch(stem):
+                found.append(stem)
+        return found
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
+    """Replace ``path`` with ``data`` so a reader sees the old or the new file, never half."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+    fsync_dir(path.parent)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """The object in ``path``, or None if it is missing or unreadable (it is only a hint)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def hash_file(path: Path, chunk_size: int = 4 << 20) -> tuple[str, int]:
+    """SHA-256 hex digest and size of a file."""
+    digest = hashlib.sha256()
+    size = 0
+    buf = bytearray(chunk_size)
+    view = memoryview(buf)
+    with path.open("rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            digest.update(view[:n])
+            size += n
+    return digest.hexdigest(), size
+
+
+class StoreLock:
+    """An exclusive flock on ``<models_dir>/.lock``; the kernel drops it when the owner dies."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise BusyError(
+                f"the model store {self.path.parent} is in use by another process (pid {owner})"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None

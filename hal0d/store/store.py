@@ -1,0 +1,260 @@
+"""ModelStore: the facade the daemon uses to pull, check and prune models.
+
+All methods are called on the event loop; every file operation and the whole transfer run in
+worker threads. Two pulls of one model share one download: each caller gets its own
+`PullHandle` (own progress, own cancel), and the download stops only when every handle that
+joined it has cancelled.
+"""
+
+import asyncio
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from hal0d.errors import Hal0Error, InvalidNameError
+from hal0d.store import http
+from hal0d.store.download import VERIFY_MODES, PullRequest, Transfer, TransferHooks
+from hal0d.store.errors import PullCancelledError
+from hal0d.store.layout import Layout, StoreLock, check_sha256
+from hal0d.store.progress import Progress, ProgressSnapshot, PullPhase
+from hal0d.store.prune import PruneReport, prune
+from hal0d.store.scrub import scrub
+from hal0d.store.settings import StoreSettings
+
+T = TypeVar("T")
+
+
+async def _in_thread(name: str, func: Callable[[], T]) -> T:
+    """Run ``func`` in its own thread (not the shared executor: pulls are long)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def target() -> None:
+        try:
+            result = func()
+        except BaseException as exc:
+            loop.call_soon_threadsafe(settle, None, exc)
+        else:
+            loop.call_soon_threadsafe(settle, result, None)
+
+    threading.Thread(target=target, name=name, daemon=True).start()
+    return await future
+
+
+class PullHandle:
+    """One caller's view of a pull: its progress, its result, its cancel."""
+
+    def __init__(self, download: "_Download") -> None:
+        self._download = download
+        self.progress = Progress()
+        self._result: asyncio.Future[Path] = asyncio.get_running_loop().create_future()
+        self._unsubscribe = download.progress.subscribe(self._mirror)
+        self._mirror(download.progress.snapshot)
+
+    async def wait(self) -> Path:
+        """The verified model's path. Raises DownloadError, IntegrityError (and subclasses);
+        `PullCancelledError` once this handle was cancelled. Cancelling the awaiting task
+        cancels this handle."""
+        try:
+            return await asyncio.shield(self._result)
+        except asyncio.CancelledError:
+            if not self._result.done():
+                self.cancel()
+            raise
+
+    def cancel(self) -> None:
+        """Leave the pull; the partial stays for a later pull to resume."""
+        if self._result.done():
+            return
+        self._unsubscribe()
+        label = self._download.request.label
+        self._settle(None, PullCancelledError(f"pull of {label} cancelled"))
+        self.progress.update(phase=PullPhase.CANCELLED, error="cancelled")
+        self._download.detach(self)
+
+    def _mirror(self, snapshot: ProgressSnapshot) -> None:
+        self.progress.update(
+            phase=snapshot.phase,
+            bytes_done=snapshot.bytes_done,
+            bytes_total=snapshot.bytes_total,
+            error=snapshot.error,
+        )
+
+    def _settle(self, path: Path | None, error: BaseException | None) -> None:
+        if self._result.done():
+            return
+        if error is not None:
+            self._result.set_exception(error)
+            self._result.exception()  # retrieved: a caller may never wait
+        elif path is not None:
+            self._result.set_result(path)
+
+
+class _Download:
+    def __init__(
+        self,
+        request: PullRequest,
+        transfer: Callable[[threading.Event, Callable[..., None]], Transfer],
+        previous: "_Download | None",
+    ) -> None:
+        self.request = request
+        self.progress = Progress()
+        self.cancel_event = threading.Event()
+        self.handles: list[PullHandle] = []
+        self.stopping = False
+        loop = asyncio.get_running_loop()
+
+        def report(phase: PullPhase | None, done: int, total: int) -> None:
+            loop.call_soon_threadsafe(self._report, phase, done, total)
+
+        self._transfer = transfer(self.cancel_event, report)
+        self.task = asyncio.ensure_future(self._run(previous))
+
+    def attach(self) -> PullHandle:
+        handle = PullHandle(self)
+        self.handles.append(handle)
+        return handle
+
+    def detach(self, handle: PullHandle) -> None:
+        if handle in self.handles:
+            self.handles.remove(handle)
+        if not self.handles and not self.task.done():
+            self.stopping = True
+            self.cancel_event.set()
+
+    def _report(self, phase: PullPhase | None, done: int, total: int) -> None:
+        if self.progress.snapshot.phase.is_final:
+            return
+        self.progress.update(phase=phase, bytes_done=done, bytes_total=total)
+
+    async def _run(self, previous: "_Download | None") -> Path:
+        if previous is not None:  # a stopping download still owns the partial: let it finish
+            await asyncio.gather(previous.task, return_exceptions=True)
+        try:
+            path = await _in_thread("hal0d-pull", self._transfer.run)
+        except BaseException as exc:
+            cancelled = isinstance(exc, PullCancelledError | asyncio.CancelledError)
+            phase = PullPhase.CANCELLED if cancelled else PullPhase.FAILED
+            self.progress.update(phase=phase, error=str(exc) or type(exc).__name__)
+            for handle in list(self.handles):
+                handle._settle(None, exc)
+            raise
+        self.progress.update(phase=PullPhase.DONE)
+        for handle in list(self.handles):
+            handle._settle(path, None)
+        return path
+
+
+class ModelStore:
+    def __init__(
+        self, settings: StoreSettings, *, client_factory: http.ClientFactory | None = None
+    ) -> None:
+        self.settings = settings
+        self.layout = Layout(settings.models_dir)
+        self._client_factory = client_factory or (lambda: http.make_client(settings))
+        self._lock = StoreLock(self.layout.lock_path)
+        self._running: dict[str, _Download] = {}
+        self._open = False
+
+    async def open(self) -> None:
+        """Create the layout and take the store lock; BusyError if another process has it."""
+
+        def take() -> None:
+            self.layout.create_dirs()
+            self._lock.acquire()
+
+        await asyncio.to_thread(take)
+        self._open = True
+
+    async def close(self) -> None:
+        for download in list(self._running.values()):
+            for handle in list(download.handles):
+                handle.cancel()
+        await asyncio.gather(*(d.task for d in self._running.values()), return_exceptions=True)
+        self._running.clear()
+        await asyncio.to_thread(self._lock.release)
+        self._open = False
+
+    def path_for(self, sha256: str) -> Path:
+        return self.layout.model_path(sha256)
+
+    def has(self, sha256: str) -> bool:
+        """Whether the verified model is in the store (one stat; fine to call on the loop)."""
+        return self.layout.model_path(sha256).is_file()
+
+    def pull(self, request: PullRequest) -> PullHandle:
+        """Start (or join) the pull of a model. Bad requests raise here, transfer errors in
+        `PullHandle.wait`."""
+        self._require_open()
+        request = _checked(request)
+        key = self.layout.partial_key(request.sha256, request.url)
+        running = self._running.get(key)
+        if running is not None and not running.stopping and not running.task.done():
+            return running.attach()
+
+        def transfer(cancel: threading.Event, report: Callable[..., None]) -> Transfer:
+            hooks = TransferHooks(report, cancel)
+            return Transfer(request, self.settings, self._client_factory, hooks)
+
+        download = _Download(request, transfer, running)
+        self._running[key] = download
+        download.task.add_done_callback(lambda _: self._forget(key, download))
+        return download.attach()
+
+    async def scrub(self, sha256: str) -> bool:
+        """Re-hash a stored model; False if it is missing or damaged (then quarantined)."""
+        self._require_open()
+        sha256 = check_sha256(sha256)
+        return await asyncio.to_thread(
+            scrub, self.layout, sha256, self.settings.quarantine_max_bytes
+        )
+
+    async def prune(self, referenced: set[str]) -> PruneReport:
+        self._require_open()
+        active = set(self._running)
+        return await asyncio.to_thread(
+            prune, self.layout, referenced, self.settings.partial_max_age, active
+        )
+
+    def _forget(self, key: str, download: _Download) -> None:
+        if self._running.get(key) is download:
+            del self._running[key]
+        if not download.task.cancelled():
+            download.task.exception()  # delivered through the handles
+
+    def _require_open(self) -> None:
+        if not self._open:
+            raise Hal0Error("the model store is not open (call ModelStore.open first)")
+
+
+def _checked(request: PullRequest) -> PullRequest:
+    if request.verify not in VERIFY_MODES:
+        raise InvalidNameError(
+            f"verify mode {request.verify!r} for {request.label} is not one of"
+            f" {', '.join(VERIFY_MODES)}"
+        )
+    sha256 = check_sha256(request.sha256) if request.sha256 else None
+    if sha256 is None and request.verify != "no":
+        raise InvalidNameError(
+            f'{request.label}: a SHA-256 is required unless verify = "no" is set explicitly'
+        )
+    if request.size is not None and request.size < 0:
+        raise InvalidNameError(f"{request.label}: size {request.size} is negative")
+    http.check_url(request.url, request.allow_http)
+    return PullRequest(
+        url=request.url,
+        sha256=sha256,
+        size=request.size,
+        allow_http=request.allow_http,
+        verify=request.verify,
+        name=request.name,
+    )
