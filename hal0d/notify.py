@@ -55,6 +55,7 @@ class Notifier:
         return True
 
     def ready(self, status: str | None = None) -> bool:
+        self._last_status = ""  # READY=1 always carries the status line
         return self.send("READY=1", *self._status_fields(status))
 
     def reloading(self) -> bool:

@@ -155,7 +155,7 @@ class SlotObject(ServiceInterface):
         self._manager = manager
         self._polkit = polkit
         self._view = view
-        self.path = slot_path(view.name)
+        self.object_path = slot_path(view.name)
         self.throttle = PropertyThrottle(self.emit_properties_changed)
         self.throttle.seed(slot_properties(view))
 
@@ -170,7 +170,7 @@ class SlotObject(ServiceInterface):
         return CallerAuthorizer(self._polkit, current_caller())
 
     @dbus_property(access=READ, name="Name")
-    def name(self) -> "s":
+    def slot_name(self) -> "s":
         return self._view.name
 
     @dbus_property(access=READ, name="State")

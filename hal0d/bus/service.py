@@ -103,7 +103,7 @@ class BusService:
             if existing is None:
                 slot = SlotObject(self._manager, self._polkit, view)
                 self._slots[name] = slot
-                self._bus.export(slot.path, slot)
+                self._bus.export(slot.object_path, slot)
             else:
                 existing.update(view)
         self._manager_object.refresh()
@@ -111,7 +111,7 @@ class BusService:
     def _drop(self, name: str) -> None:
         slot = self._slots.pop(name)
         slot.throttle.close()
-        self._bus.unexport(slot.path, slot)
+        self._bus.unexport(slot.object_path, slot)
 
 
 __all__ = ["BusService", "Hal0Bus", "slot_properties", "system_bus"]

@@ -3,7 +3,7 @@
 The real polkitd needs a real system bus with the real process credentials of callers and
 its own D-Bus activation; it runs in the system tier (tests/system), where a user outside
 group hal0 is denied by the shipped rules. On the private test bus this stand-in answers
-`CheckAuthorization` from a rules file the test writes (JSON: {"deny": [unique names]}) and
+`CheckAuthorization` from a rules file the test writes (JSON: {"deny": [unique names]} or {"deny_all": true}) and
 appends every question to a log file, so tests can check what hal0d asked (action, subject,
 interactive flag).
 
@@ -39,7 +39,7 @@ class Authority(ServiceInterface):
         kind, fields = subject
         name = fields["name"].value if "name" in fields else ""
         rules: dict[str, Any] = json.loads(self._rules.read_text()) if self._rules.exists() else {}
-        allowed = name not in rules.get("deny", [])
+        allowed = not rules.get("deny_all") and name not in rules.get("deny", [])
         record = {"kind": kind, "name": name, "action": action_id, "flags": flags}
         with self._log.open("a") as log:
             log.write(json.dumps(record) + "\n")
