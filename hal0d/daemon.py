@@ -78,10 +78,10 @@ class Daemon:
         unsubscribe = manager.subscribe(lambda: status.change({"Status": manager.status}))
         try:
             await store.open()
+            self._install_signals(manager)  # before READY=1: systemd may signal at once
             manager.set_lifecycle(Lifecycle.RUNNING)
             self._notifier.ready(manager.status)
             log.info("hal0d ready: %s", manager.status)
-            self._install_signals(manager)
             self._spawn(self._watchdog())
             await self._stop.wait()
             manager.set_lifecycle(Lifecycle.STOPPING)

@@ -24,6 +24,8 @@ from hal0d.slots.view import SlotView
 
 INTERFACE_REVISION = 1
 READ = PropertyAccess.READ
+# Each progress signal carries all three, so a client never has to combine signals.
+PROGRESS = ("Phase", "BytesDone", "BytesTotal")
 
 
 class CallerAuthorizer:
@@ -73,7 +75,7 @@ class ManagerObject(ServiceInterface):
         super().__init__(MANAGER_INTERFACE)
         self._manager = manager
         self._polkit = polkit
-        self.throttle = PropertyThrottle(self.emit_properties_changed)
+        self.throttle = PropertyThrottle(self.emit_properties_changed, together=PROGRESS)
         self.throttle.seed(manager_properties(manager))
 
     def refresh(self) -> None:
@@ -156,7 +158,7 @@ class SlotObject(ServiceInterface):
         self._polkit = polkit
         self._view = view
         self.object_path = slot_path(view.name)
-        self.throttle = PropertyThrottle(self.emit_properties_changed)
+        self.throttle = PropertyThrottle(self.emit_properties_changed, together=PROGRESS)
         self.throttle.seed(slot_properties(view))
 
     def update(self, view: SlotView) -> None:

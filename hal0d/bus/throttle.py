@@ -17,9 +17,15 @@ Emit = Callable[[dict[str, Any]], None]
 
 
 class PropertyThrottle:
-    def __init__(self, emit: Emit, interval: float = DEFAULT_INTERVAL) -> None:
+    def __init__(
+        self, emit: Emit, interval: float = DEFAULT_INTERVAL, together: tuple[str, ...] = ()
+    ) -> None:
+        """``together``: properties that always travel as a group (Phase with the byte
+        counters), so each progress signal is complete on its own."""
         self._emit = emit
         self._interval = interval
+        self._together = together
+        self._latest: dict[str, Any] = {}
         self._published: dict[str, Any] = {}
         self._pending: dict[str, Any] = {}
         self._last_emit = float("-inf")
@@ -28,8 +34,10 @@ class PropertyThrottle:
     def seed(self, values: Mapping[str, Any]) -> None:
         """The values clients already know (from InterfacesAdded or GetAll)."""
         self._published.update(values)
+        self._latest.update(values)
 
     def change(self, values: Mapping[str, Any]) -> None:
+        self._latest.update(values)
         for name, value in values.items():
             if self._published.get(name, _MISSING) == value and name not in self._pending:
                 continue
@@ -48,6 +56,10 @@ class PropertyThrottle:
         self._pending.clear()
         if not changed:
             return
+        if any(name in changed for name in self._together):
+            for name in self._together:
+                if name in self._latest:
+                    changed[name] = self._latest[name]
         self._published.update(changed)
         self._last_emit = time.monotonic()
         self._emit(changed)
