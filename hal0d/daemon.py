@@ -34,8 +34,8 @@ log = logging.getLogger(__name__)
 STATUS_INTERVAL = 1.0  # STATUS= at most once a second; the bus has the fine-grained view
 
 
-class StartupError(Hal0Error):
-    """hal0d cannot start; the message says why and what to do."""
+class DaemonError(Hal0Error):
+    """hal0d cannot start or go on; the message says why and what to do."""
 
 
 def read_config(config_dir: Path) -> Config:
@@ -59,7 +59,8 @@ class Daemon:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
-        bus = await system_bus().connect()
+        bus = system_bus()
+        await bus.connect()
         try:
             await self._serve(bus)
         finally:
@@ -72,9 +73,7 @@ class Daemon:
         service = BusService(bus, manager, PolkitAuthority(bus))
         service.export()
         await self._own_name(bus)
-        status = PropertyThrottle(
-            lambda changed: self._notifier.status(changed["Status"]), STATUS_INTERVAL
-        )
+        status = PropertyThrottle(lambda changed: self._status(changed["Status"]), STATUS_INTERVAL)
         unsubscribe = manager.subscribe(lambda: status.change({"Status": manager.status}))
         try:
             await store.open()
@@ -83,7 +82,7 @@ class Daemon:
             self._notifier.ready(manager.status)
             log.info("hal0d ready: %s", manager.status)
             self._spawn(self._watchdog())
-            await self._stop.wait()
+            await self._until_stopped_or_disconnected(bus)
             manager.set_lifecycle(Lifecycle.STOPPING)
             self._notifier.send("STOPPING=1", f"STATUS={manager.status}")
             log.info("stopping; slot units keep running")
@@ -100,20 +99,36 @@ class Daemon:
                 loop.remove_signal_handler(signum)
             service.unexport()
 
+    async def _until_stopped_or_disconnected(self, bus: Hal0Bus) -> None:
+        stop = asyncio.ensure_future(self._stop.wait())
+        lost = asyncio.ensure_future(bus.wait_for_disconnect())  # type: ignore[no-untyped-call]
+        await asyncio.wait({stop, lost}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if lost.done():
+            error = None if lost.cancelled() else lost.exception()
+            raise DaemonError(
+                f"lost the connection to the system bus ({error or 'disconnected'}); "
+                "exiting so that systemd restarts hal0d"
+            )
+        lost.cancel()
+
     async def _own_name(self, bus: Hal0Bus) -> None:
         try:
             reply = await bus.request_name(BUS_NAME, NameFlag.DO_NOT_QUEUE)
         except DBusError as error:
-            raise StartupError(
+            raise DaemonError(
                 f"not allowed to own {BUS_NAME} on the system bus ({error.text}); hal0d runs "
                 "as user _hal0 with dbus/org.hal0.Manager1.conf installed in "
                 "/usr/share/dbus-1/system.d"
             ) from None
         if reply not in (RequestNameReply.PRIMARY_OWNER, RequestNameReply.ALREADY_OWNER):
-            raise StartupError(
+            raise DaemonError(
                 f"another hal0d is already running: {BUS_NAME} is owned on the system bus "
                 "(see `busctl status org.hal0.Manager1`); only one hal0d runs at a time"
             )
+
+    def _status(self, text: str) -> None:
+        self._notifier.status(text)
 
     def _install_signals(self, manager: Manager) -> None:
         loop = asyncio.get_running_loop()
@@ -126,7 +141,7 @@ class Daemon:
         try:
             await manager.reload()
         except ConfigError as error:
-            log.error("%s", error)
+            log.error("%s", error)  # noqa: TRY400 - the message says it all
         except Exception:
             log.exception("reload failed; keeping the previous configuration")
         self._notifier.ready(manager.status)

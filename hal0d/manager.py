@@ -71,9 +71,9 @@ def aggregate(views: Mapping[str, SlotView], last_final: Aggregate) -> Aggregate
     return Aggregate(
         phase=str(phase),
         bytes_done=sum(v.bytes_done for v in running),
-        bytes_total=0 if any(v.bytes_total == 0 for v in running) else sum(
-            v.bytes_total for v in running
-        ),
+        bytes_total=0
+        if any(v.bytes_total == 0 for v in running)
+        else sum(v.bytes_total for v in running),
     )
 
 
@@ -130,9 +130,7 @@ Listener = Callable[[], None]
 
 
 class Manager:
-    def __init__(
-        self, config: Config, backend: ConfigurableBackend, store: Store | None
-    ) -> None:
+    def __init__(self, config: Config, backend: ConfigurableBackend, store: Store | None) -> None:
         self._config = config
         self._backend = backend
         self._store = store
@@ -165,9 +163,7 @@ class Manager:
     @property
     def status(self) -> str:
         views = self._backend.views()
-        return status_text(
-            self._lifecycle, views, self.progress, self._config.global_.llama_server
-        )
+        return status_text(self._lifecycle, views, self.progress, self._config.global_.llama_server)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """``listener()`` runs after anything the manager reports may have changed."""

@@ -10,7 +10,7 @@ import logging
 import os
 import time
 
-import sdnotify
+import sdnotify  # type: ignore[import-untyped]
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ from typing import ParamSpec, TypeVar
 
 from dbus_fast import DBusError
 
+from hal0d.bus.wire import wire_text
 from hal0d.errors import Hal0Error
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ def to_dbus_error(error: Exception) -> DBusError:
     if isinstance(error, DBusError):
         return error
     if isinstance(error, Hal0Error):
-        text = str(error) or type(error).__name__
+        text = wire_text(str(error) or type(error).__name__)
         if len(text) > MAX_MESSAGE:
             text = text[: MAX_MESSAGE - 3] + "..."
         return DBusError(error.dbus_name, text)
@@ -43,7 +44,7 @@ def boundary(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     async def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return await method(*args, **kwargs)
-        except Exception as error:  # noqa: BLE001 - this is the boundary
+        except Exception as error:
             raise to_dbus_error(error) from None
 
     return guarded

@@ -9,13 +9,15 @@ Property values are served from the live views; `PropertiesChanged` goes through
 
 from typing import Any
 
-from dbus_fast.service import PropertyAccess, ServiceInterface, dbus_property, method
+from dbus_fast.constants import PropertyAccess
+from dbus_fast.service import ServiceInterface, dbus_property, method
 
 from hal0d import __version__
 from hal0d.bus.boundary import boundary
 from hal0d.bus.caller import Caller, current_caller
 from hal0d.bus.paths import slot_path
 from hal0d.bus.throttle import PropertyThrottle
+from hal0d.bus.wire import wire_text
 from hal0d.contract import MANAGER_INTERFACE, SLOT_INTERFACE
 from hal0d.errors import NotAuthorizedError
 from hal0d.manager import Manager
@@ -38,15 +40,13 @@ class CallerAuthorizer:
     async def require(self, action: str) -> None:
         if self._caller is None or not self._caller.sender:
             raise NotAuthorizedError(f"cannot tell who is calling; {action} denied")
-        await self._polkit.check(
-            self._caller.sender, action, interactive=self._caller.interactive
-        )
+        await self._polkit.check(self._caller.sender, action, interactive=self._caller.interactive)
 
 
 def manager_properties(manager: Manager) -> dict[str, Any]:
     progress = manager.progress
     return {
-        "Status": manager.status,
+        "Status": wire_text(manager.status),
         "Phase": progress.phase,
         "BytesDone": progress.bytes_done,
         "BytesTotal": progress.bytes_total,
@@ -55,17 +55,17 @@ def manager_properties(manager: Manager) -> dict[str, Any]:
 
 def slot_properties(view: SlotView) -> dict[str, Any]:
     return {
-        "Name": view.name,
+        "Name": wire_text(view.name),
         "State": str(view.state),
         "Phase": str(view.phase) if view.phase is not None else "",
         "BytesDone": view.bytes_done,
         "BytesTotal": view.bytes_total,
-        "Model": view.model,
-        "Sha256": view.sha256,
-        "Endpoint": view.endpoint,
-        "Unit": view.unit,
+        "Model": wire_text(view.model),
+        "Sha256": wire_text(view.sha256),
+        "Endpoint": wire_text(view.endpoint),
+        "Unit": wire_text(view.unit),
         "NRestarts": view.n_restarts,
-        "LastError": view.last_error,
+        "LastError": wire_text(view.last_error),
         "ActiveRequests": view.active_requests,
     }
 
@@ -94,7 +94,7 @@ class ManagerObject(ServiceInterface):
 
     @dbus_property(access=READ, name="Status")
     def status(self) -> "s":
-        return self._manager.status
+        return wire_text(self._manager.status)
 
     @dbus_property(access=READ, name="Phase")
     def phase(self) -> "s":
@@ -112,7 +112,7 @@ class ManagerObject(ServiceInterface):
     @boundary
     async def list_slots(self) -> "a(sso)":
         views = self._manager.views()
-        return [[n, str(views[n].state), slot_path(n)] for n in sorted(views)]
+        return [[wire_text(n), str(views[n].state), slot_path(n)] for n in sorted(views)]
 
     @method(name="Pull")
     @boundary
@@ -173,7 +173,7 @@ class SlotObject(ServiceInterface):
 
     @dbus_property(access=READ, name="Name")
     def slot_name(self) -> "s":
-        return self._view.name
+        return wire_text(self._view.name)
 
     @dbus_property(access=READ, name="State")
     def state(self) -> "s":
@@ -193,19 +193,19 @@ class SlotObject(ServiceInterface):
 
     @dbus_property(access=READ, name="Model")
     def model(self) -> "s":
-        return self._view.model
+        return wire_text(self._view.model)
 
     @dbus_property(access=READ, name="Sha256")
     def sha256(self) -> "s":
-        return self._view.sha256
+        return wire_text(self._view.sha256)
 
     @dbus_property(access=READ, name="Endpoint")
     def endpoint(self) -> "s":
-        return self._view.endpoint
+        return wire_text(self._view.endpoint)
 
     @dbus_property(access=READ, name="Unit")
     def unit(self) -> "s":
-        return self._view.unit
+        return wire_text(self._view.unit)
 
     @dbus_property(access=READ, name="NRestarts")
     def n_restarts(self) -> "u":
@@ -213,7 +213,7 @@ class SlotObject(ServiceInterface):
 
     @dbus_property(access=READ, name="LastError")
     def last_error(self) -> "s":
-        return self._view.last_error
+        return wire_text(self._view.last_error)
 
     @dbus_property(access=READ, name="ActiveRequests")
     def active_requests(self) -> "u":

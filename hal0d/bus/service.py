@@ -56,9 +56,7 @@ class Hal0Bus(MessageBus):
     def _send_object_manager_signal(self, member: str, signature: str, body: list[Any]) -> None:
         if not self.connected:
             return
-        self.send(
-            Message.new_signal(MANAGER_PATH, OBJECT_MANAGER, member, signature, body)
-        )
+        self.send(Message.new_signal(MANAGER_PATH, OBJECT_MANAGER, member, signature, body))
 
 
 def system_bus() -> Hal0Bus:

@@ -3,7 +3,8 @@
 The real polkitd needs a real system bus with the real process credentials of callers and
 its own D-Bus activation; it runs in the system tier (tests/system), where a user outside
 group hal0 is denied by the shipped rules. On the private test bus this stand-in answers
-`CheckAuthorization` from a rules file the test writes (JSON: {"deny": [unique names]} or {"deny_all": true}) and
+`CheckAuthorization` from a rules file the test writes ({"deny": [unique names]} or
+{"deny_all": true}) and
 appends every question to a log file, so tests can check what hal0d asked (action, subject,
 interactive flag).
 
@@ -30,12 +31,12 @@ class Authority(ServiceInterface):
     @method(name="CheckAuthorization")
     def check_authorization(
         self,
-        subject: "(sa{sv})",  # noqa: F722, F821
-        action_id: "s",  # noqa: F821
-        details: "a{ss}",  # noqa: F722, F821
-        flags: "u",  # noqa: F821
-        cancellation_id: "s",  # noqa: F821
-    ) -> "(bba{ss})":  # noqa: F722, F821
+        subject: "(sa{sv})",
+        action_id: "s",
+        details: "a{ss}",
+        flags: "u",
+        cancellation_id: "s",
+    ) -> "(bba{ss})":
         kind, fields = subject
         name = fields["name"].value if "name" in fields else ""
         rules: dict[str, Any] = json.loads(self._rules.read_text()) if self._rules.exists() else {}
@@ -48,7 +49,9 @@ class Authority(ServiceInterface):
 
 async def main() -> None:
     bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
-    bus.export("/org/freedesktop/PolicyKit1/Authority", Authority(Path(sys.argv[1]), Path(sys.argv[2])))
+    bus.export(
+        "/org/freedesktop/PolicyKit1/Authority", Authority(Path(sys.argv[1]), Path(sys.argv[2]))
+    )
     await bus.request_name("org.freedesktop.PolicyKit1", NameFlag.DO_NOT_QUEUE)
     print("ready", flush=True)
     await bus.wait_for_disconnect()

@@ -84,7 +84,9 @@ def _interface(root: ET.Element, name: str) -> ET.Element:
 
 def test_live_introspection_equals_the_shipped_xml(daemon: Daemon, bus_address: str) -> None:
     shipped = ET.parse(XML).getroot()
-    manager = ET.fromstring(busctl(bus_address, "introspect", "--xml-interface", NAME, MANAGER).stdout)
+    manager = ET.fromstring(
+        busctl(bus_address, "introspect", "--xml-interface", NAME, MANAGER).stdout
+    )
     slot = ET.fromstring(
         busctl(bus_address, "introspect", "--xml-interface", NAME, slot_path("alpha")).stdout
     )

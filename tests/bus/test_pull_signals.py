@@ -26,7 +26,7 @@ def parse_monitor(text: str) -> list[tuple[float, str, str]]:
     """(timestamp, path, body) of each PropertiesChanged in dbus-monitor's default output."""
     signals = []
     current: list[str] | None = None
-    for line in text.splitlines() + ["signal END"]:
+    for line in [*text.splitlines(), "signal END"]:
         if line.startswith(("signal ", "method ", "error ")):
             if current is not None:
                 head = current[0]
@@ -54,20 +54,36 @@ def test_pull_stream_is_coalesced_and_ends_with_the_final_phase(
     write_config(config, tmp_path / "state", {"big": slot})
     daemon: Daemon = start_daemon(bus_address, config, tmp_path)
     monitor = subprocess.Popen(
-        ["dbus-monitor", "--address", bus_address,
-         "type='signal',interface='org.freedesktop.DBus.Properties'"],
+        [
+            "dbus-monitor",
+            "--address",
+            bus_address,
+            "type='signal',interface='org.freedesktop.DBus.Properties'",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         time.sleep(0.5)
-        busctl(bus_address, "call", "org.hal0.Manager1", "/org/hal0/Manager1/slot/big",
-               "org.hal0.Slot1", "Pull")
+        busctl(
+            bus_address,
+            "call",
+            "org.hal0.Manager1",
+            "/org/hal0/Manager1/slot/big",
+            "org.hal0.Slot1",
+            "Pull",
+        )
         deadline = time.monotonic() + 60
         phase = ""
         while time.monotonic() < deadline:
-            phase = busctl(bus_address, "get-property", "org.hal0.Manager1",
-                           "/org/hal0/Manager1/slot/big", "org.hal0.Slot1", "Phase").stdout
+            phase = busctl(
+                bus_address,
+                "get-property",
+                "org.hal0.Manager1",
+                "/org/hal0/Manager1/slot/big",
+                "org.hal0.Slot1",
+                "Phase",
+            ).stdout
             if "done" in phase or "failed" in phase:
                 break
             time.sleep(0.2)
