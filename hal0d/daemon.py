@@ -65,6 +65,7 @@ class Daemon:
             await self._serve(bus)
         finally:
             bus.disconnect()
+            self._notifier.close()
 
     async def _serve(self, bus: Hal0Bus) -> None:
         store = ModelStore(settings_from_config(self._config.global_))

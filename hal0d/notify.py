@@ -34,13 +34,23 @@ class Notifier:
     def __init__(self) -> None:
         self._notifier: sdnotify.SystemdNotifier | None = None
         self._last_status = ""
-        if not os.environ.get("NOTIFY_SOCKET"):
+        address = os.environ.get("NOTIFY_SOCKET", "")
+        if not address:
             log.debug("NOTIFY_SOCKET is not set; not reporting to systemd")
+            return
+        # sdnotify would drop the socket it made without closing it; check the common case first
+        if address.startswith("/") and not os.path.exists(address):  # noqa: PTH110
+            log.warning("cannot connect to the systemd notify socket: %s does not exist", address)
             return
         try:
             self._notifier = sdnotify.SystemdNotifier(debug=True)
         except (OSError, TypeError) as error:
             log.warning("cannot connect to the systemd notify socket: %s", error)
+
+    def close(self) -> None:
+        if self._notifier is not None and self._notifier.socket is not None:
+            self._notifier.socket.close()
+        self._notifier = None
 
     def send(self, *fields: str) -> bool:
         """Send ``KEY=VALUE`` fields as one datagram; False (and a warning) if it failed."""
