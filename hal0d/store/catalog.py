@@ -1,0 +1,174 @@
+"""Catalogs: signed TOML lists of models, with anti-rollback.
+
+    serial = 42                      # raise it on every change
+    [models.qwen2-0_5b-q4]
+    url = "https://example.org/qwen2-0_5b-q4_k_m.gguf"
+    sha256 = "…64 hex digits…"
+    size = 397807936                 # bytes (optional but recommended)
+    description = "Qwen2 0.5B instruct, Q4_K_M"   # any other string keys are kept as metadata
+
+Verify modes (as systemd-importd): ``signature`` needs ``<catalog>.minisig`` by a key in the
+keys dir; ``checksum`` skips the signature but every model needs a sha256; ``no`` skips both
+(must be set explicitly). In every mode a catalog whose serial is lower than the highest one
+accepted before, or equal to it with different content, is refused: the state dir remembers
+the serial and content hash of the last accepted catalog of each name.
+
+Blocking (reads files): call from a worker thread.
+"""
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import tomlkit
+from tomlkit.exceptions import TOMLKitError
+
+from hal0d.errors import IntegrityError
+from hal0d.store import minisign
+from hal0d.store.download import VERIFY_MODES, PullRequest
+from hal0d.store.layout import SHA256_PATTERN, read_json, write_json_atomic
+
+CATALOG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+KNOWN_KEYS = frozenset({"url", "sha256", "size"})
+
+
+class CatalogError(IntegrityError):
+    """A catalog was refused; the message names it and says why."""
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    name: str
+    url: str
+    sha256: str | None
+    size: int | None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    def to_request(self, *, allow_http: bool = False, verify: str = "checksum") -> PullRequest:
+        return PullRequest(
+            url=self.url,
+            sha256=self.sha256,
+            size=self.size,
+            allow_http=allow_http,
+            verify=verify,
+            name=self.name,
+        )
+
+
+@dataclass(frozen=True)
+class Catalog:
+    name: str
+    serial: int
+    entries: Mapping[str, CatalogEntry]
+    verify: str
+    signed_by: str | None = None  # key id, when verified by signature
+    trusted_comment: str | None = None
+
+
+def load_catalog(
+    path: Path, keys_dir: Path, state_dir: Path, verify: str, *, name: str | None = None
+) -> Catalog:
+    """Read, verify and accept a catalog; refusals raise CatalogError naming it."""
+    name = name or path.name.removesuffix(".toml")
+    label = f"catalog {name} ({path})"
+    if not CATALOG_NAME.fullmatch(name):
+        raise CatalogError(f"{label}: {name!r} is not a valid catalog name")
+    if verify not in VERIFY_MODES:
+        raise CatalogError(f"{label}: verify mode {verify!r} is not one of signature, checksum, no")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CatalogError(f"{label}: cannot read it: {exc.strerror}") from None
+    signed_by = comment = None
+    if verify == "signature":
+        signed_by, comment = _check_signature(data, path, keys_dir, label)
+    serial, entries = _parse(data, label, require_sha256=verify != "no")
+    _check_rollback(name, serial, data, state_dir, label)
+    return Catalog(name, serial, MappingProxyType(entries), verify, signed_by, comment)
+
+
+def _check_signature(data: bytes, path: Path, keys_dir: Path, label: str) -> tuple[str, str]:
+    sig_path = path.with_name(path.name + ".minisig")
+    try:
+        sig_text = sig_path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CatalogError(
+            f"{label}: verify = signature but {sig_path} cannot be read ({exc.strerror})"
+        ) from None
+    try:
+        signature = minisign.parse_signature(sig_text, str(sig_path))
+        trusted = minisign.load_trusted_keys(keys_dir)
+        key = minisign.verify(data, signature, trusted)
+    except minisign.SignatureError as exc:
+        raise CatalogError(f"{label}: signature refused: {exc}") from None
+    return key.key_id_hex, signature.trusted_comment
+
+
+def _parse(data: bytes, label: str, require_sha256: bool) -> tuple[int, dict[str, CatalogEntry]]:
+    try:
+        document = tomlkit.parse(data.decode("utf-8")).unwrap()
+    except (UnicodeDecodeError, TOMLKitError) as exc:
+        raise CatalogError(f"{label}: not valid TOML: {exc}") from None
+    serial = document.get("serial")
+    if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
+        raise CatalogError(f"{label}: serial must be a non-negative integer, got {serial!r}")
+    models = document.get("models", {})
+    if not isinstance(models, dict):
+        raise CatalogError(f"{label}: [models] must be a table of tables")
+    entries = {}
+    for model_name, table in models.items():
+        entries[model_name] = _entry(
+            model_name, table, f"{label}: model {model_name!r}", require_sha256
+        )
+    return serial, entries
+
+
+def _entry(name: str, table: Any, label: str, require_sha256: bool) -> CatalogEntry:
+    if not MODEL_NAME.fullmatch(name):
+        raise CatalogError(f"{label}: not a valid model name (letters, digits, . _ + -)")
+    if not isinstance(table, dict):
+        raise CatalogError(f"{label}: must be a table")
+    url = table.get("url")
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        raise CatalogError(f"{label}: url must be an https:// (or http://) URL")
+    sha256 = table.get("sha256")
+    if sha256 is None and require_sha256:
+        raise CatalogError(f"{label}: sha256 is required")
+    if sha256 is not None and (
+        not isinstance(sha256, str) or not SHA256_PATTERN.fullmatch(sha256.lower())
+    ):
+        raise CatalogError(f"{label}: sha256 must be 64 hex digits")
+    size = table.get("size")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        raise CatalogError(f"{label}: size must be a non-negative integer (bytes)")
+    metadata = {k: str(v) for k, v in table.items() if k not in KNOWN_KEYS}
+    return CatalogEntry(
+        name, url, sha256.lower() if sha256 else None, size, MappingProxyType(metadata)
+    )
+
+
+def _check_rollback(name: str, serial: int, data: bytes, state_dir: Path, label: str) -> None:
+    state_path = state_dir / "catalogs" / f"{name}.json"
+    digest = hashlib.sha256(data).hexdigest()
+    seen = read_json(state_path) or {}
+    highest = seen.get("serial")
+    if isinstance(highest, int):
+        if serial < highest:
+            raise CatalogError(
+                f"{label}: serial {serial} is lower than {highest}, already accepted;"
+                " refusing a rollback to an older catalog"
+            )
+        if serial == highest and seen.get("sha256") != digest:
+            raise CatalogError(
+                f"{label}: serial {serial} was already accepted with different content;"
+                " a changed catalog needs a higher serial"
+            )
+        if serial == highest:
+            return
+    state_path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(state_path, {"serial": serial, "sha256": digest})

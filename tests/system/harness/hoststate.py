@@ -1,0 +1,75 @@
+"""What a container run may leave behind on the host: mounts, cgroup directories, nspawn processes.
+
+The harness takes a snapshot before boot and compares one taken after teardown. Entries that
+belong to *another* harness run (their names carry another ``hal0-test-`` run name) are not ours
+to judge, so two runs on one machine do not blame each other.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+CGROUP_ROOTS = (Path("/sys/fs/cgroup/systemd"), Path("/sys/fs/cgroup/unified"))
+RUN_PREFIX = "hal0-test-"
+
+
+@dataclass(frozen=True)
+class HostState:
+    mounts: frozenset[str]
+    cgroups: frozenset[str]
+    nspawn: frozenset[str]
+
+    @classmethod
+    def capture(cls) -> HostState:
+        return cls(mounts=_mounts(), cgroups=_cgroups(), nspawn=_nspawn_processes())
+
+    def leftovers(self, after: HostState, run_name: str) -> list[str]:
+        """What ``after`` has (or lacks) compared with this snapshot, minus other runs' entries."""
+        problems = []
+        for kind in ("mounts", "cgroups", "nspawn"):
+            before_set: frozenset[str] = getattr(self, kind)
+            after_set: frozenset[str] = getattr(after, kind)
+            for entry in sorted(after_set - before_set):
+                if not _belongs_to_other_run(entry, run_name):
+                    problems.append(f"{kind}: left behind: {entry}")
+            for entry in sorted(before_set - after_set):
+                if not _belongs_to_other_run(entry, run_name):
+                    problems.append(f"{kind}: gone since boot: {entry}")
+        return problems
+
+
+def _belongs_to_other_run(entry: str, run_name: str) -> bool:
+    return RUN_PREFIX in entry and run_name not in entry
+
+
+def _mounts() -> frozenset[str]:
+    # mountinfo field 5 is the mount point (octal escapes kept as they are; they compare fine).
+    lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    return frozenset(line.split()[4] for line in lines)
+
+
+def _cgroups() -> frozenset[str]:
+    found = set()
+    for root in CGROUP_ROOTS:
+        if not root.is_dir():
+            continue
+        for dirpath, _dirnames, _files in os.walk(root):
+            found.add(dirpath)
+    return frozenset(found)
+
+
+def _nspawn_processes() -> frozenset[str]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != "systemd-nspawn":
+                continue
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except OSError:  # exited meanwhile
+            continue
+        found.add(f"{entry.name} {cmdline}")
+    return frozenset(found)
