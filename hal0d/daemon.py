@@ -13,25 +13,51 @@ import signal
 from collections.abc import Coroutine
 from contextlib import suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from dbus_fast import DBusError, NameFlag, RequestNameReply
+from dbus_fast import DBusError, Message, MessageType, NameFlag, RequestNameReply
 
 from hal0d.bus.service import BusService, Hal0Bus, system_bus
 from hal0d.bus.throttle import PropertyThrottle
 from hal0d.config import Config, Severity, load_config
 from hal0d.contract import BUS_NAME
 from hal0d.errors import ConfigError, Hal0Error
-from hal0d.manager import Lifecycle, Manager
+from hal0d.manager import ConfigurableBackend, Lifecycle, Manager
 from hal0d.notify import Notifier, watchdog_interval
 from hal0d.polkit import PolkitAuthority
 from hal0d.slots.pull_backend import PullOnlyBackend
+from hal0d.slots.supervisor import slot_supervisor
 from hal0d.store.settings import settings_from_config
 from hal0d.store.store import ModelStore
 
 log = logging.getLogger(__name__)
 
+SYSTEMD_NAME = "org.freedesktop.systemd1"
 STATUS_INTERVAL = 1.0  # STATUS= at most once a second; the bus has the fine-grained view
+
+
+class DaemonBackend(ConfigurableBackend, Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+async def systemd_on_bus(bus: Hal0Bus) -> bool:
+    reply = await bus.call(
+        Message(
+            destination="org.freedesktop.DBus",
+            path="/org/freedesktop/DBus",
+            interface="org.freedesktop.DBus",
+            member="NameHasOwner",
+            signature="s",
+            body=[SYSTEMD_NAME],
+        )
+    )
+    return (
+        reply is not None
+        and reply.message_type is MessageType.METHOD_RETURN
+        and bool(reply.body[0])
+    )
 
 
 class DaemonError(Hal0Error):
@@ -69,8 +95,17 @@ class Daemon:
 
     async def _serve(self, bus: Hal0Bus) -> None:
         store = ModelStore(settings_from_config(self._config.global_))
-        backend = PullOnlyBackend(self._config, store)
-        manager = Manager(self._config, backend, store)
+        units = await systemd_on_bus(bus)
+        backend: DaemonBackend
+        if units:
+            backend = slot_supervisor(self._config, bus, store)
+        else:
+            log.warning(
+                "systemd (org.freedesktop.systemd1) is not on this bus: slots can be pulled "
+                "but not loaded"
+            )
+            backend = PullOnlyBackend(self._config, store)
+        manager = Manager(self._config, backend, store, units_available=units)
         service = BusService(bus, manager, PolkitAuthority(bus))
         service.export()
         await self._own_name(bus)
@@ -78,6 +113,7 @@ class Daemon:
         unsubscribe = manager.subscribe(lambda: status.change({"Status": manager.status}))
         try:
             await store.open()
+            await backend.start()  # recovers the slots' state from their units
             self._install_signals(manager)  # before READY=1: systemd may signal at once
             manager.set_lifecycle(Lifecycle.RUNNING)
             self._notifier.ready(manager.status)

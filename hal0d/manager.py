@@ -82,6 +82,8 @@ def status_text(
     views: Mapping[str, SlotView],
     progress: Aggregate,
     llama_server: Path | None,
+    *,
+    units_available: bool = True,
 ) -> str:
     """One line; priority stopping > loading > degraded > ok."""
     if lifecycle is Lifecycle.STOPPING:
@@ -94,6 +96,8 @@ def status_text(
     problems = []
     if failed:
         problems.append(f"slot{'s' if len(failed) > 1 else ''} in error: {', '.join(failed)}")
+    if not units_available:
+        problems.append("systemd is not reachable, slots cannot start")
     if llama_server is not None and not llama_server.exists():
         problems.append(f"llama-server not found at {llama_server}")
     summary = _summary(views, progress)
@@ -130,8 +134,16 @@ Listener = Callable[[], None]
 
 
 class Manager:
-    def __init__(self, config: Config, backend: ConfigurableBackend, store: Store | None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        backend: ConfigurableBackend,
+        store: Store | None,
+        *,
+        units_available: bool = True,
+    ) -> None:
         self._config = config
+        self._units_available = units_available
         self._backend = backend
         self._store = store
         self._lifecycle = Lifecycle.STARTING
@@ -163,7 +175,13 @@ class Manager:
     @property
     def status(self) -> str:
         views = self._backend.views()
-        return status_text(self._lifecycle, views, self.progress, self._config.global_.llama_server)
+        return status_text(
+            self._lifecycle,
+            views,
+            self.progress,
+            self._config.global_.llama_server,
+            units_available=self._units_available,
+        )
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """``listener()`` runs after anything the manager reports may have changed."""

@@ -5,6 +5,7 @@ D-Bus specification (and GDBusObjectManagerClient) expects them from the ObjectM
 path, so `Hal0Bus` sends them from /org/hal0/Manager1 for the slot objects instead.
 """
 
+import logging
 from typing import Any
 
 from dbus_fast import Message, Variant
@@ -14,9 +15,12 @@ from dbus_fast.service import ServiceInterface
 
 from hal0d.bus import caller
 from hal0d.bus.objects import ManagerObject, SlotObject, slot_properties
+from hal0d.bus.patient_socket import guard_writer
 from hal0d.contract import MANAGER_PATH, SLOT_INTERFACE
 from hal0d.manager import Manager
 from hal0d.polkit import PolkitAuthority
+
+log = logging.getLogger(__name__)
 
 OBJECT_MANAGER = "org.freedesktop.DBus.ObjectManager"
 
@@ -38,6 +42,12 @@ _SLOT_SIGNATURES = {
 
 
 class Hal0Bus(MessageBus):
+    async def connect(self) -> "Hal0Bus":
+        await super().connect()
+        if not guard_writer(self):
+            log.warning("cannot guard dbus-fast's writer against EAGAIN; floods may disconnect")
+        return self
+
     def _emit_interface_added(self, path: str, interface: ServiceInterface) -> None:
         if not isinstance(interface, SlotObject):
             super()._emit_interface_added(path, interface)

@@ -1,9 +1,9 @@
-"""A SlotBackend that can pull but not run units: the stand-in until the slot supervisor lands.
+"""A SlotBackend that can pull but not run units: hal0d's backend when systemd is not on
+its bus (a container without systemd, the bus test tier).
 
-Slot views come from the config; Pull, Cancel and Prune use the real model store. Load,
-Unload and Restart answer a clear `UnitError`, because driving `hal0-slot@NAME.service` is
-the slot supervisor's job (`hal0d.slots.supervisor`), which replaces this class in the
-daemon once it exists.
+Slot views come from the config; Pull and Cancel use the real model store. Load, Unload and
+Restart answer a clear `UnitError`. With systemd on the bus the daemon uses the slot
+supervisor (`hal0d.slots.supervisor`) instead.
 """
 
 import asyncio
@@ -23,8 +23,8 @@ from hal0d.store.store import ModelStore, PullHandle
 log = logging.getLogger(__name__)
 
 NO_SUPERVISOR = (
-    "cannot {verb} slot {name!r}: this hal0d has no slot supervisor to drive "
-    "hal0-slot@.service units"
+    "cannot {verb} slot {name!r}: systemd is not reachable on hal0d's bus, so "
+    "hal0-slot@.service units cannot be driven"
 )
 
 
@@ -113,6 +113,9 @@ class PullOnlyBackend:
         if handle is None:
             raise BusyError(f"slot {name!r} has no pull or load to cancel")
         handle.cancel()
+
+    async def start(self) -> None:
+        """Nothing to recover: without systemd no slot unit can be running."""
 
     async def stop(self) -> None:
         for task in list(self._tasks):

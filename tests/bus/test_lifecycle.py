@@ -17,7 +17,7 @@ MANAGER = "/org/hal0/Manager1"
 def test_ready_only_once_the_name_is_on_the_bus(daemon: Daemon, bus_address: str) -> None:
     ready = daemon.notify.messages[-1]
     assert ready["READY"] == "1"
-    assert ready["STATUS"] == "2 offline"
+    assert ready["STATUS"] == "degraded: systemd is not reachable, slots cannot start (2 offline)"
     names = busctl(bus_address, "list", "--acquired", "--no-legend").stdout
     assert NAME in names
 

@@ -15,7 +15,7 @@ MANAGER = "/org/hal0/Manager1"
 MANAGER_PROPERTIES = {
     "Version": f's "{__version__}"',
     "InterfaceRevision": "u 1",
-    "Status": 's "2 offline"',
+    "Status": 's "degraded: systemd is not reachable, slots cannot start (2 offline)"',
     "Phase": 's ""',
     "BytesDone": "t 0",
     "BytesTotal": "t 0",
