@@ -13,7 +13,26 @@ from tests.system.harness.container import Container
 
 UNIT = "hal0d.service"
 SLOT = 'url = "https://127.0.0.1:9/demo.gguf"\nsha256 = "' + "ab" * 32 + '"\nsize = 1024\n'
-CALL = ("busctl", "call", "org.hal0.Manager1", "/org/hal0/Manager1", "org.hal0.Manager1")
+# busctl prints only an error's message; this prints its D-Bus name (dbus-fast is in the
+# container as hal0d's own dependency).
+PULL = """
+import asyncio
+from dbus_fast import Message, MessageType
+from dbus_fast.aio import MessageBus
+from dbus_fast.constants import BusType
+
+async def main():
+    bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+    reply = await bus.call(Message(destination="org.hal0.Manager1", path="/org/hal0/Manager1",
+        interface="org.hal0.Manager1", member="Pull", signature="s", body=["demo"]))
+    print(reply.error_name if reply.message_type is MessageType.ERROR else "ok")
+
+asyncio.run(main())
+"""
+
+
+def pull_as(container: Container, user: str | None) -> str:
+    return container.run("python3", "-c", PULL, user=user).stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +60,8 @@ def test_unit_is_active_after_ready_with_its_status_line(hal0d: Container) -> No
     assert 'Status: "1 offline"' in status, status
     owner = hal0d.run("busctl", "status", "org.hal0.Manager1").stdout
     assert f"PID={shown['MainPID']}" in owner
-    assert "UID=" in owner
-    assert "UserName=_hal0" in owner
+    uid = hal0d.run("id", "-u", "_hal0").stdout.strip()
+    assert f"\nUID={uid}\n" in owner
 
 
 def test_property_read_is_open_to_everyone(hal0d: Container) -> None:
@@ -54,11 +73,7 @@ def test_property_read_is_open_to_everyone(hal0d: Container) -> None:
 
 
 def test_pull_denied_outside_group_hal0(hal0d: Container) -> None:
-    result = hal0d.run(*CALL, "Pull", "s", "demo", user="alice", check=False)
-    assert result.returncode != 0
-    assert (
-        "org.hal0.Error.NotAuthorized" in result.stderr or "not authorized" in result.stderr.lower()
-    ), result.stderr
+    assert pull_as(hal0d, "alice") == "org.hal0.Error.NotAuthorized"
     phase = hal0d.run(
         "busctl", "get-property", "org.hal0.Manager1", "/org/hal0/Manager1/slot/demo",
         "org.hal0.Slot1", "Phase",
@@ -68,7 +83,6 @@ def test_pull_denied_outside_group_hal0(hal0d: Container) -> None:
 
 @pytest.mark.parametrize("user", ["bob", None])
 def test_pull_allowed_for_group_hal0_and_root(hal0d: Container, user: str | None) -> None:
-    result = hal0d.run(*CALL, "Pull", "s", "demo", user=user, check=False)
-    # Accepted (or Busy, if the previous caller's pull of this slot is still running).
-    assert result.returncode == 0 or "org.hal0.Error.Busy" in result.stderr, result.stderr
-    assert "NotAuthorized" not in result.stderr
+    # Accepted, or Busy if the previous caller's pull of this slot is still running: either
+    # way polkit let the call through.
+    assert pull_as(hal0d, user) in ("ok", "org.hal0.Error.Busy")
