@@ -116,10 +116,12 @@ def daemon_env(address: str, notify: Path | None) -> dict[str, str]:
     return env
 
 
-def start_daemon(address: str, config_dir: Path, workdir: Path) -> Daemon:
+def start_daemon(
+    address: str, config_dir: Path, workdir: Path, extra_env: dict[str, str] | None = None
+) -> Daemon:
     notify = NotifySocket(workdir / "notify.sock")
     log_path = workdir / "hal0d.log"
-    env = daemon_env(address, notify.path)
+    env = daemon_env(address, notify.path) | (extra_env or {})
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "hal0d", "run", "--allow-root", "--config-dir", str(config_dir)],

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from tests.bus.conftest import SLOT
-from tests.bus.harness import Daemon, busctl, daemon_env, iter_lines, write_slot
+from tests.bus.harness import Daemon, busctl, daemon_env, iter_lines, start_daemon, write_slot
 
 NAME = "org.hal0.Manager1"
 MANAGER = "/org/hal0/Manager1"
@@ -174,3 +174,16 @@ def test_interactive_flag_reaches_polkit(
     assert "org.hal0.Error.NotAuthorized" in result.stderr or "not authorized" in result.stderr
     asked = list(iter_lines(log))[-1]
     assert asked == {**asked, "action": "org.hal0.slot.manage", "flags": 1}
+
+
+def test_watchdog_pings_at_half_of_watchdog_usec(
+    bus_address: str, polkit: tuple[Path, Path], config_dir: Path, tmp_path: Path
+) -> None:
+    polkit[0].write_text("{}")
+    daemon = start_daemon(bus_address, config_dir, tmp_path, {"WATCHDOG_USEC": "200000"})
+    try:
+        for _ in range(3):
+            daemon.notify.wait_for("WATCHDOG", timeout=5)
+    finally:
+        daemon.stop()
+        daemon.notify.close()

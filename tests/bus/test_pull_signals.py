@@ -7,6 +7,7 @@ import os
 import subprocess
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,11 @@ def parse_monitor(text: str) -> list[tuple[float, str, str]]:
 
 
 def test_pull_stream_is_coalesced_and_ends_with_the_final_phase(
-    bus_address: str, polkit: tuple[Path, Path], tmp_path: Path, model: bytes
+    bus_address: str,
+    polkit: tuple[Path, Path],
+    tmp_path: Path,
+    model: bytes,
+    record_property: Callable[[str, object], None],
 ) -> None:
     polkit[0].write_text("{}")
     server = ThrottledServer(model, RATE)
@@ -103,6 +108,10 @@ def test_pull_stream_is_coalesced_and_ends_with_the_final_phase(
     for path, signals in by_path.items():
         stamps = [stamp for stamp, _ in signals]
         worst = max(sum(1 for s in stamps if t <= s < t + 1.0) for t in stamps)
+        record_property(f"{path} signals", len(signals))
+        record_property(f"{path} max per 1 s window", worst)
+        record_property(f"{path} span s", round(stamps[-1] - stamps[0], 2))
+        print(f"{path}: {len(signals)} signals in {stamps[-1] - stamps[0]:.2f} s, max {worst}/s")
         assert worst <= 12, (path, worst)
         assert '"done"' in signals[-1][1], (path, signals[-1][1])
     with_bytes = [body for _, body in slot_signals if '"BytesDone"' in body]
