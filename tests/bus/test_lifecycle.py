@@ -7,6 +7,9 @@ import sys
 import time
 from pathlib import Path
 
+from dbus_fast import Message, MessageType
+from dbus_fast.aio import MessageBus
+
 from tests.bus.conftest import SLOT
 from tests.bus.harness import Daemon, busctl, daemon_env, iter_lines, start_daemon, write_slot
 
@@ -187,3 +190,29 @@ def test_watchdog_pings_at_half_of_watchdog_usec(
     finally:
         daemon.stop()
         daemon.notify.close()
+
+
+async def test_polkit_is_asked_about_the_real_sender(
+    daemon: Daemon, bus_address: str, polkit: tuple[Path, Path]
+) -> None:
+    """The sender capture (message handler + ContextVar) names the caller, on both sets."""
+    rules, log = polkit
+    rules.write_text("{}")
+    bus = await MessageBus(bus_address=bus_address).connect()
+    try:
+        calls = [
+            Message(destination=NAME, path=MANAGER, interface=NAME, member="Prune"),
+            Message(destination=NAME, path=MANAGER, interface=NAME, member="Unload",
+                    signature="s", body=["alpha"]),
+        ]  # fmt: skip
+        replies = [await bus.call(message) for message in calls]
+    finally:
+        bus.disconnect()
+    assert replies[0] is not None
+    assert replies[0].message_type is MessageType.METHOD_RETURN, replies[0].body
+    assert replies[0].body == [0]  # nothing to prune in a fresh store
+    assert replies[1] is not None
+    assert replies[1].error_name == "org.hal0.Error.Unit"  # no systemd on this bus
+    asked = list(iter_lines(log))[-2:]
+    assert [a["name"] for a in asked] == [bus.unique_name, bus.unique_name]
+    assert [a["action"] for a in asked] == ["org.hal0.model.manage", "org.hal0.slot.manage"]
