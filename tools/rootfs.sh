@@ -6,7 +6,7 @@
 # KEY hashes the package list (requirements/rootfs.txt), this script and the suite, so a changed
 # list or a changed recipe builds a new tarball; an unchanged one is reused (a warm run only
 # unpacks it). Builds are serialized with a lock, written to a temporary name and renamed, so two
-# runs at once never see half a tarball. Older tarballs are removed after a successful build.
+# runs at once never see half a tarball. Only the three newest tarballs are kept.
 # Progress goes to stderr; stdout is only the path.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -83,7 +83,8 @@ find "$root/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec
 tar --numeric-owner --xattrs --xattrs-include='*' -C "$root" -cf - . \
     | zstd -q -T0 -6 -o "$work/rootfs.tar.zst"
 mv "$work/rootfs.tar.zst" "$tarball"
-find "$cache" -maxdepth 1 -name 'rootfs-*.tar.zst' ! -name "rootfs-$key.tar.zst" -delete
+# Keep the three newest: worktrees with different package lists take turns without rebuilding.
+ls -1t "$cache"/rootfs-*.tar.zst | tail -n +4 | xargs -r rm -f
 end=$(date +%s%N)
 echo "rootfs: built $tarball ($(du -h "$tarball" | cut -f1)) in $(((end - start) / 1000000)) ms" >&2
 echo "$tarball"

@@ -98,9 +98,14 @@ async def test_journal_holds_llama_server_log(
     ):
         await systemd.start(llama_instance.unit)
         await wait_healthy(client, llama_instance.url)
-    journal = container.journal(llama_instance.unit)
+    # journald takes the stream asynchronously: give it a moment to catch up.
+    deadline = time.monotonic() + 5
+    while f"{llama_instance.port}" not in (
+        journal := await asyncio.to_thread(container.journal, llama_instance.unit)
+    ):
+        assert time.monotonic() < deadline, journal[-2000:]
+        await asyncio.sleep(0.1)
     assert "llama_model_loader" in journal or "load_model" in journal, journal[-2000:]
-    assert str(llama_instance.port) in journal
 
 
 async def test_fifty_seeded_prompts_answer_valid_utf8(

@@ -71,5 +71,6 @@ def _nspawn_processes() -> frozenset[str]:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
         except OSError:  # exited meanwhile
             continue
-        found.add(f"{entry.name} {cmdline}")
+        if cmdline:  # empty while exiting: nothing left to attribute it by
+            found.add(f"{entry.name} {cmdline}")
     return frozenset(found)

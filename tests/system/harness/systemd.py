@@ -49,7 +49,7 @@ class Systemd:
 
     async def close(self) -> None:
         self.bus.disconnect()
-        await self.bus.wait_for_disconnect()
+        await self.bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
 
     async def __aenter__(self) -> Systemd:
         return self
