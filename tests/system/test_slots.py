@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -306,10 +307,11 @@ async def test_load_pulls_the_model_first(
     cleanup: list[str],
 ) -> None:
     cleanup.append("fetch")
-    inside = PurePosixPath("/var/lib/hal0/models")
-    container.run("install", "-d", "-m", "0755", "/var/lib/hal0", str(inside))
-    for stale in container.path(inside).glob("*.gguf"):
-        stale.unlink()
+    # A store of its own: this one is written by root from the host, and must not leave
+    # root-owned files in hal0d's own /var/lib/hal0/models.
+    inside = PurePosixPath("/var/lib/hal0-test-store/models")
+    shutil.rmtree(container.path(inside.parent), ignore_errors=True)
+    container.run("install", "-d", "-m", "0755", str(inside.parent), str(inside))
     slot = replace(
         slot_config("fetch", tiny_model.sha256, tiny_model.size),
         model=ModelRef(
