@@ -31,6 +31,7 @@ from hal0d.runner.settings import LOOPBACK, Settings
 EXIT_CONFIG = 78
 EXIT_UNEXPECTED_CLEAN_EXIT = 1
 TICK = 1.0
+LOADING_TICK = 0.1  # probe often until ready: a small model is up in tens of milliseconds
 DRAIN_TICK = 0.25
 SECOND_TERM_WAIT = 2.0
 
@@ -140,7 +141,7 @@ class Runner:
             if self.terms:
                 return self._stop()
             self._probe()
-            self._sleep(self.tick)
+            self._sleep(self.tick if self.ready else min(self.tick, LOADING_TICK))
 
     def _probe(self) -> None:
         settings = self.settings
