@@ -5,7 +5,7 @@ import sys
 from collections.abc import Sequence
 
 from hal0d import __version__
-from hal0d.cli import check_config, dispatch
+from hal0d.cli import check_config, dispatch, run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +17,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hal0d {__version__}")
     subcommands = parser.add_subparsers(title="commands", metavar="COMMAND")
     check_config.add_parser(subcommands)
+    run.add_parser(subcommands)
+    run.add_options(parser)
+    parser.set_defaults(func=run.run)
     return parser
 
 

@@ -1,0 +1,245 @@
+"""The exported interfaces: org.hal0.Manager1 and org.hal0.Slot1.
+
+Thin on purpose: each method checks nothing itself, asks `hal0d.manager.Manager` to act on
+behalf of the caller, and is wrapped by the error boundary. dbus-fast reads the D-Bus
+signatures from the string annotations (hence the lint/mypy exceptions for this module).
+Property values are served from the live views; `PropertiesChanged` goes through a
+`PropertyThrottle` per object.
+"""
+
+from typing import Any
+
+from dbus_fast.constants import PropertyAccess
+from dbus_fast.service import ServiceInterface, dbus_property, method
+
+from hal0d import __version__
+from hal0d.bus.boundary import boundary
+from hal0d.bus.caller import Caller, current_caller
+from hal0d.bus.paths import slot_path
+from hal0d.bus.throttle import PropertyThrottle
+from hal0d.bus.wire import wire_text
+from hal0d.contract import MANAGER_INTERFACE, SLOT_INTERFACE
+from hal0d.errors import NotAuthorizedError
+from hal0d.manager import Manager
+from hal0d.polkit import PolkitAuthority
+from hal0d.slots.view import SlotView
+
+INTERFACE_REVISION = 1
+READ = PropertyAccess.READ
+# Each progress signal carries all three, so a client never has to combine signals.
+PROGRESS = ("Phase", "BytesDone", "BytesTotal")
+
+
+class CallerAuthorizer:
+    """The `Authorizer` of one D-Bus call: polkit, asked about the message's sender."""
+
+    def __init__(self, polkit: PolkitAuthority, caller: Caller | None) -> None:
+        self._polkit = polkit
+        self._caller = caller
+
+    async def require(self, action: str) -> None:
+        if self._caller is None or not self._caller.sender:
+            raise NotAuthorizedError(f"cannot tell who is calling; {action} denied")
+        await self._polkit.check(self._caller.sender, action, interactive=self._caller.interactive)
+
+
+def manager_properties(manager: Manager) -> dict[str, Any]:
+    progress = manager.progress
+    return {
+        "Status": wire_text(manager.status),
+        "Phase": progress.phase,
+        "BytesDone": progress.bytes_done,
+        "BytesTotal": progress.bytes_total,
+    }
+
+
+def slot_properties(view: SlotView) -> dict[str, Any]:
+    return {
+        "Name": wire_text(view.name),
+        "State": str(view.state),
+        "Phase": str(view.phase) if view.phase is not None else "",
+        "BytesDone": view.bytes_done,
+        "BytesTotal": view.bytes_total,
+        "Model": wire_text(view.model),
+        "Sha256": wire_text(view.sha256),
+        "Endpoint": wire_text(view.endpoint),
+        "Unit": wire_text(view.unit),
+        "NRestarts": view.n_restarts,
+        "LastError": wire_text(view.last_error),
+        "ActiveRequests": view.active_requests,
+    }
+
+
+class ManagerObject(ServiceInterface):
+    def __init__(self, manager: Manager, polkit: PolkitAuthority) -> None:
+        super().__init__(MANAGER_INTERFACE)
+        self._manager = manager
+        self._polkit = polkit
+        self.throttle = PropertyThrottle(self.emit_properties_changed, together=PROGRESS)
+        self.throttle.seed(manager_properties(manager))
+
+    def refresh(self) -> None:
+        self.throttle.change(manager_properties(self._manager))
+
+    def _auth(self) -> CallerAuthorizer:
+        return CallerAuthorizer(self._polkit, current_caller())
+
+    @dbus_property(access=READ, name="Version")
+    def version(self) -> "s":
+        return __version__
+
+    @dbus_property(access=READ, name="InterfaceRevision")
+    def interface_revision(self) -> "u":
+        return INTERFACE_REVISION
+
+    @dbus_property(access=READ, name="Status")
+    def status(self) -> "s":
+        return wire_text(self._manager.status)
+
+    @dbus_property(access=READ, name="Phase")
+    def phase(self) -> "s":
+        return self._manager.progress.phase
+
+    @dbus_property(access=READ, name="BytesDone")
+    def bytes_done(self) -> "t":
+        return self._manager.progress.bytes_done
+
+    @dbus_property(access=READ, name="BytesTotal")
+    def bytes_total(self) -> "t":
+        return self._manager.progress.bytes_total
+
+    @method(name="ListSlots")
+    @boundary
+    async def list_slots(self) -> "a(sso)":
+        views = self._manager.views()
+        return [[wire_text(n), str(views[n].state), slot_path(n)] for n in sorted(views)]
+
+    @method(name="Pull")
+    @boundary
+    async def pull(self, name: "s") -> None:
+        await self._manager.pull(name, self._auth())
+
+    @method(name="Load")
+    @boundary
+    async def load(self, name: "s") -> None:
+        await self._manager.load(name, self._auth())
+
+    @method(name="Unload")
+    @boundary
+    async def unload(self, name: "s") -> None:
+        await self._manager.unload(name, self._auth())
+
+    @method(name="Restart")
+    @boundary
+    async def restart(self, name: "s") -> None:
+        await self._manager.restart(name, self._auth())
+
+    @method(name="Cancel")
+    @boundary
+    async def cancel(self, name: "s") -> None:
+        await self._manager.cancel(name, self._auth())
+
+    @method(name="Prune")
+    @boundary
+    async def prune(self) -> "t":
+        report = await self._manager.prune(self._auth())
+        return int(getattr(report, "freed_bytes", 0))
+
+    @method(name="Reload")
+    @boundary
+    async def reload(self) -> None:
+        await self._manager.reload(self._auth())
+
+
+class SlotObject(ServiceInterface):
+    def __init__(self, manager: Manager, polkit: PolkitAuthority, view: SlotView) -> None:
+        super().__init__(SLOT_INTERFACE)
+        self._manager = manager
+        self._polkit = polkit
+        self._view = view
+        self.object_path = slot_path(view.name)
+        self.throttle = PropertyThrottle(self.emit_properties_changed, together=PROGRESS)
+        self.throttle.seed(slot_properties(view))
+
+    def update(self, view: SlotView) -> None:
+        self._view = view
+        self.throttle.change(slot_properties(view))
+
+    def all_properties(self) -> dict[str, Any]:
+        return slot_properties(self._view)
+
+    def _auth(self) -> CallerAuthorizer:
+        return CallerAuthorizer(self._polkit, current_caller())
+
+    @dbus_property(access=READ, name="Name")
+    def slot_name(self) -> "s":
+        return wire_text(self._view.name)
+
+    @dbus_property(access=READ, name="State")
+    def state(self) -> "s":
+        return str(self._view.state)
+
+    @dbus_property(access=READ, name="Phase")
+    def phase(self) -> "s":
+        return str(self._view.phase) if self._view.phase is not None else ""
+
+    @dbus_property(access=READ, name="BytesDone")
+    def bytes_done(self) -> "t":
+        return self._view.bytes_done
+
+    @dbus_property(access=READ, name="BytesTotal")
+    def bytes_total(self) -> "t":
+        return self._view.bytes_total
+
+    @dbus_property(access=READ, name="Model")
+    def model(self) -> "s":
+        return wire_text(self._view.model)
+
+    @dbus_property(access=READ, name="Sha256")
+    def sha256(self) -> "s":
+        return wire_text(self._view.sha256)
+
+    @dbus_property(access=READ, name="Endpoint")
+    def endpoint(self) -> "s":
+        return wire_text(self._view.endpoint)
+
+    @dbus_property(access=READ, name="Unit")
+    def unit(self) -> "s":
+        return wire_text(self._view.unit)
+
+    @dbus_property(access=READ, name="NRestarts")
+    def n_restarts(self) -> "u":
+        return self._view.n_restarts
+
+    @dbus_property(access=READ, name="LastError")
+    def last_error(self) -> "s":
+        return wire_text(self._view.last_error)
+
+    @dbus_property(access=READ, name="ActiveRequests")
+    def active_requests(self) -> "u":
+        return self._view.active_requests
+
+    @method(name="Pull")
+    @boundary
+    async def pull(self) -> None:
+        await self._manager.pull(self._view.name, self._auth())
+
+    @method(name="Load")
+    @boundary
+    async def load(self) -> None:
+        await self._manager.load(self._view.name, self._auth())
+
+    @method(name="Unload")
+    @boundary
+    async def unload(self) -> None:
+        await self._manager.unload(self._view.name, self._auth())
+
+    @method(name="Restart")
+    @boundary
+    async def restart(self) -> None:
+        await self._manager.restart(self._view.name, self._auth())
+
+    @method(name="Cancel")
+    @boundary
+    async def cancel(self) -> None:
+        await self._manager.cancel(self._view.name, self._auth())

@@ -1,0 +1,284 @@
+"""The Manager: what hal0d does, with no D-Bus in it.
+
+It owns the current configuration, the lifecycle (starting, running, reloading, stopping),
+the status line (the same text for sd_notify STATUS= and the bus's `Status`), the aggregate
+pull progress, and the authorization rule of each operation. The bus objects are a thin
+adapter over it; callers pass an `Authorizer` bound to whoever asked.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+from hal0d.config import Config, Severity, load_config
+from hal0d.contract import ACTION_CONFIG_RELOAD, ACTION_MODEL_MANAGE, ACTION_SLOT_MANAGE
+from hal0d.errors import ConfigError, Hal0Error, NoSuchSlotError
+from hal0d.names import validate_slot_name
+from hal0d.slots.state import SlotState
+from hal0d.slots.view import SlotBackend, SlotView
+from hal0d.store.progress import PullPhase
+
+log = logging.getLogger(__name__)
+
+# The order a pull goes through; the aggregate phase of several is the least advanced one.
+_PHASE_ORDER = [
+    PullPhase.CHECKING_LOCAL,
+    PullPhase.DOWNLOAD,
+    PullPhase.VERIFY,
+    PullPhase.QUARANTINE,
+]
+_READY_STATES = (SlotState.READY, SlotState.SERVING, SlotState.IDLE)
+
+
+class Lifecycle(StrEnum):
+    STARTING = "starting"
+    RUNNING = "running"
+    RELOADING = "reloading"
+    STOPPING = "stopping"
+
+
+class Authorizer(Protocol):
+    async def require(self, action: str) -> None:
+        """Return if the caller may do ``action``; raise NotAuthorizedError otherwise."""
+        ...
+
+
+class Store(Protocol):
+    async def prune(self, referenced: set[str]) -> object: ...
+
+
+class ConfigurableBackend(SlotBackend, Protocol):
+    def apply_config(self, config: Config) -> object: ...
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    phase: str = ""  # "" until a pull ran
+    bytes_done: int = 0
+    bytes_total: int = 0
+
+
+def aggregate(views: Mapping[str, SlotView], last_final: Aggregate) -> Aggregate:
+    """Sum of the running pulls; with none running, the last finished one."""
+    running = [v for v in views.values() if v.phase is not None and not v.phase.is_final]
+    if not running:
+        return last_final
+    phase = min((v.phase for v in running if v.phase), key=_PHASE_ORDER.index)
+    return Aggregate(
+        phase=str(phase),
+        bytes_done=sum(v.bytes_done for v in running),
+        bytes_total=0
+        if any(v.bytes_total == 0 for v in running)
+        else sum(v.bytes_total for v in running),
+    )
+
+
+def status_text(
+    lifecycle: Lifecycle,
+    views: Mapping[str, SlotView],
+    progress: Aggregate,
+    llama_server: Path | None,
+    *,
+    units_available: bool = True,
+) -> str:
+    """One line; priority stopping > loading > degraded > ok."""
+    if lifecycle is Lifecycle.STOPPING:
+        return "stopping"
+    if lifecycle is Lifecycle.STARTING:
+        return "starting: recovering slot state"
+    if lifecycle is Lifecycle.RELOADING:
+        return "reloading configuration"
+    failed = sorted(name for name, view in views.items() if view.state is SlotState.ERROR)
+    problems = []
+    if failed:
+        problems.append(f"slot{'s' if len(failed) > 1 else ''} in error: {', '.join(failed)}")
+    if not units_available:
+        problems.append("systemd is not reachable, slots cannot start")
+    if llama_server is not None and not llama_server.exists():
+        problems.append(f"llama-server not found at {llama_server}")
+    summary = _summary(views, progress)
+    if problems:
+        return f"degraded: {'; '.join(problems)} ({summary})"
+    return summary
+
+
+def _summary(views: Mapping[str, SlotView], progress: Aggregate) -> str:
+    if not views:
+        return "no slots configured"
+    states = [view.state for view in views.values()]
+    parts = []
+    ready = sum(1 for state in states if state in _READY_STATES)
+    if ready:
+        parts.append(f"{ready} slot{'s' if ready > 1 else ''} ready")
+    for state in (SlotState.PULLING, SlotState.STARTING, SlotState.WARMING, SlotState.UNLOADING):
+        count = states.count(state)
+        if count:
+            text = f"{count} {state}"
+            if state is SlotState.PULLING and progress.bytes_total:
+                text += f" {progress.bytes_done * 100 // progress.bytes_total} %"
+            parts.append(text)
+    offline = states.count(SlotState.OFFLINE)
+    if offline:
+        parts.append(f"{offline} offline")
+    errors = states.count(SlotState.ERROR)
+    if errors:
+        parts.append(f"{errors} in error")
+    return ", ".join(parts)
+
+
+Listener = Callable[[], None]
+
+
+class Manager:
+    def __init__(
+        self,
+        config: Config,
+        backend: ConfigurableBackend,
+        store: Store | None,
+        *,
+        units_available: bool = True,
+    ) -> None:
+        self._config = config
+        self._units_available = units_available
+        self._backend = backend
+        self._store = store
+        self._lifecycle = Lifecycle.STARTING
+        self._last_final = Aggregate()
+        self._listeners: list[Listener] = []
+        self._reload_lock = asyncio.Lock()
+        backend.subscribe(self._on_view)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    @property
+    def lifecycle(self) -> Lifecycle:
+        return self._lifecycle
+
+    def views(self) -> Mapping[str, SlotView]:
+        return self._backend.views()
+
+    def view(self, name: str) -> SlotView | None:
+        return self._backend.views().get(name)
+
+    @property
+    def progress(self) -> Aggregate:
+        return aggregate(self._backend.views(), self._last_final)
+
+    @property
+    def status(self) -> str:
+        views = self._backend.views()
+        return status_text(
+            self._lifecycle,
+            views,
+            self.progress,
+            self._config.global_.llama_server,
+            units_available=self._units_available,
+        )
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """``listener()`` runs after anything the manager reports may have changed."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def set_lifecycle(self, lifecycle: Lifecycle) -> None:
+        self._lifecycle = lifecycle
+        self._changed()
+
+    # -- operations ------------------------------------------------------------------------
+
+    async def pull(self, name: str, auth: Authorizer) -> None:
+        name = self._known(name)
+        await auth.require(ACTION_MODEL_MANAGE)
+        await self._backend.pull(name)
+
+    async def load(self, name: str, auth: Authorizer) -> None:
+        name = self._known(name)
+        await auth.require(ACTION_SLOT_MANAGE)
+        if self._backend.needs_pull(name):
+            await auth.require(ACTION_MODEL_MANAGE)
+        await self._backend.load(name)
+
+    async def unload(self, name: str, auth: Authorizer) -> None:
+        name = self._known(name)
+        await auth.require(ACTION_SLOT_MANAGE)
+        await self._backend.unload(name)
+
+    async def restart(self, name: str, auth: Authorizer) -> None:
+        name = self._known(name)
+        await auth.require(ACTION_SLOT_MANAGE)
+        await self._backend.restart(name)
+
+    async def cancel(self, name: str, auth: Authorizer) -> None:
+        name = self._known(name)
+        view = self._backend.views()[name]
+        pulling = view.phase is not None and not view.phase.is_final
+        await auth.require(ACTION_MODEL_MANAGE if pulling else ACTION_SLOT_MANAGE)
+        await self._backend.cancel(name)
+
+    async def prune(self, auth: Authorizer) -> object:
+        await auth.require(ACTION_MODEL_MANAGE)
+        if self._store is None:
+            raise Hal0Error("this hal0d has no model store to prune")
+        return await self._store.prune(self.referenced_models())
+
+    def referenced_models(self) -> set[str]:
+        """Models that Prune must keep: every SHA-256 the config or a slot refers to."""
+        referenced = {s.model.sha256 for s in self._config.slots.values() if s.model.sha256}
+        referenced |= {v.sha256 for v in self._backend.views().values() if v.sha256}
+        return referenced
+
+    async def reload(self, auth: Authorizer | None = None) -> None:
+        """Read the config again; on any error keep the old one and raise ConfigError."""
+        if auth is not None:
+            await auth.require(ACTION_CONFIG_RELOAD)
+        async with self._reload_lock:
+            previous = self._lifecycle
+            self.set_lifecycle(Lifecycle.RELOADING)
+            try:
+                await self._reload()
+            finally:
+                self.set_lifecycle(previous)
+
+    async def _reload(self) -> None:
+        directory = self._config.config_dir
+        config, problems = await asyncio.to_thread(load_config, directory)
+        for problem in problems:
+            log.log(
+                logging.ERROR if problem.severity is Severity.ERROR else logging.WARNING,
+                "%s",
+                problem,
+            )
+        if config is None:
+            errors = [str(p) for p in problems if p.severity is Severity.ERROR]
+            raise ConfigError(
+                f"configuration in {directory} has {len(errors)} error(s), keeping the "
+                f"previous one: {'; '.join(errors[:5])}"
+            )
+        self._config = config
+        self._backend.apply_config(config)
+        log.info("configuration reloaded: %d slot(s)", len(config.slots))
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _known(self, name: str) -> str:
+        validate_slot_name(name)
+        if name not in self._backend.views():
+            raise NoSuchSlotError(f"no slot named {name!r} is configured")
+        return name
+
+    def _on_view(self, view: SlotView) -> None:
+        if view.phase is not None and view.phase.is_final:
+            self._last_final = Aggregate(str(view.phase), view.bytes_done, view.bytes_total)
+        self._changed()
+
+    def _changed(self) -> None:
+        for listener in list(self._listeners):
+            listener()
