@@ -14,9 +14,9 @@ from dataclasses import replace
 from hal0d.config import Config, SlotConfig
 from hal0d.contract import SLOT_UNIT_TEMPLATE
 from hal0d.errors import BusyError, Hal0Error, NoSuchSlotError, UnitError
+from hal0d.slots.model_request import pull_request_for
 from hal0d.slots.state import SlotState
 from hal0d.slots.view import SlotListener, SlotView
-from hal0d.store.download import PullRequest
 from hal0d.store.progress import ProgressSnapshot, PullPhase
 from hal0d.store.store import ModelStore, PullHandle
 
@@ -79,17 +79,7 @@ class PullOnlyBackend:
         slot = self._slot(name)
         if name in self._pulls:
             raise BusyError(f"slot {name!r} is already pulling its model")
-        model = slot.model
-        if model.url is None:
-            raise Hal0Error(f"slot {name!r}: catalog models are not supported by this backend")
-        request = PullRequest(
-            url=model.url,
-            sha256=model.sha256,
-            size=model.size,
-            allow_http=model.allow_http,
-            verify=model.verify,
-            name=name,
-        )
+        request = pull_request_for(slot)
         handle = self._store.pull(request)
         self._pulls[name] = handle
         handle.progress.subscribe(lambda snapshot: self._on_progress(name, snapshot))

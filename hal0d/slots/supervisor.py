@@ -25,11 +25,11 @@ from hal0d.errors import BusyError, ConfigError, Hal0Error, NoSuchSlotError, Uni
 from hal0d.slots import envfile
 from hal0d.slots.adapters import DEFAULT_TIMING, Adapters, ModelSource, Timing
 from hal0d.slots.memory import memory_refusal
+from hal0d.slots.model_request import pull_request_for
 from hal0d.slots.probe import HttpProbe
 from hal0d.slots.state import SlotState
 from hal0d.slots.tracker import SlotTracker
 from hal0d.slots.view import SlotListener, SlotView
-from hal0d.store.download import PullRequest
 from hal0d.store.progress import ProgressSnapshot, PullPhase
 from hal0d.systemd.client import Job, SystemdClient
 from hal0d.systemd.units import SLOT_UNIT_PATTERN, slot_from_unit, slot_unit
@@ -167,20 +167,7 @@ class SlotSupervisor:
         tracker = self._tracker(name)
         if name in self._pulls:
             raise BusyError(f"slot {name!r} is already pulling its model")
-        model = tracker.config.model
-        if model.url is None:
-            raise ConfigError(
-                f"slot {name!r} names catalog model {model.catalog_name!r}; "
-                "this hal0d pulls models given by url, sha256 and size"
-            )
-        request = PullRequest(
-            url=model.url,
-            sha256=model.sha256,
-            size=model.size,
-            allow_http=model.allow_http,
-            verify=model.verify,
-            name=name,
-        )
+        request = pull_request_for(tracker.config)
         handle = self._store.pull(request)
         self._pulls[name] = handle
         handle.progress.subscribe(lambda snapshot: self._on_pull_progress(name, snapshot))
