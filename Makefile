@@ -20,7 +20,9 @@ help:
 	@echo "make test        lint + unit and bus tiers on both dependency sets + system tier"
 	@echo "make test-unit   unit tier on both sets     (SETS=pypi to pick one)"
 	@echo "make test-bus    bus tier on both sets      (a private dbus-daemon)"
+	@echo "make test-system system tier: real systemd in nspawn, real llama-server (once)"
 	@echo "make lint        ruff check, ruff format --check, mypy --strict"
+	@echo "make bench       pull benchmark: 1 GiB over loopback nginx vs curl + openssl"
 	@echo "make clean       remove build/ (venvs, results)"
 
 deps-host:
