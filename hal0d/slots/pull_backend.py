@@ -14,7 +14,7 @@ from dataclasses import replace
 from hal0d.config import Config, SlotConfig
 from hal0d.contract import SLOT_UNIT_TEMPLATE
 from hal0d.errors import BusyError, Hal0Error, NoSuchSlotError, UnitError
-from hal0d.slots.model_request import pull_request_for
+from hal0d.slots.model_request import ModelResolver
 from hal0d.slots.state import SlotState
 from hal0d.slots.view import SlotListener, SlotView
 from hal0d.store.progress import ProgressSnapshot, PullPhase
@@ -31,6 +31,7 @@ NO_SUPERVISOR = (
 class PullOnlyBackend:
     def __init__(self, config: Config, store: ModelStore) -> None:
         self._store = store
+        self._models = ModelResolver()
         self._slots: dict[str, SlotConfig] = {}
         self._views: dict[str, SlotView] = {}
         self._pulls: dict[str, PullHandle] = {}
@@ -39,6 +40,7 @@ class PullOnlyBackend:
         self.apply_config(config)
 
     def apply_config(self, config: Config) -> None:
+        self._global = config.global_
         self._slots = dict(config.slots)
         for name in list(self._views):
             if name not in self._slots:
@@ -79,7 +81,9 @@ class PullOnlyBackend:
         slot = self._slot(name)
         if name in self._pulls:
             raise BusyError(f"slot {name!r} is already pulling its model")
-        request = pull_request_for(slot)
+        request = await self._models.request_for(slot, self._global)
+        if name in self._pulls:  # a second Pull came in while a catalog was loading
+            raise BusyError(f"slot {name!r} is already pulling its model")
         handle = self._store.pull(request)
         self._pulls[name] = handle
         handle.progress.subscribe(lambda snapshot: self._on_progress(name, snapshot))

@@ -25,7 +25,7 @@ from hal0d.errors import BusyError, ConfigError, Hal0Error, NoSuchSlotError, Uni
 from hal0d.slots import envfile
 from hal0d.slots.adapters import DEFAULT_TIMING, Adapters, ModelSource, Timing
 from hal0d.slots.memory import memory_refusal
-from hal0d.slots.model_request import pull_request_for
+from hal0d.slots.model_request import ModelResolver
 from hal0d.slots.probe import HttpProbe
 from hal0d.slots.state import SlotState
 from hal0d.slots.tracker import SlotTracker
@@ -57,6 +57,7 @@ class SlotSupervisor:
         timing: Timing = DEFAULT_TIMING,
     ) -> None:
         self._config = config
+        self._models = ModelResolver()
         self._systemd = adapters.systemd
         self._prober = adapters.prober
         self._store = adapters.store
@@ -167,7 +168,9 @@ class SlotSupervisor:
         tracker = self._tracker(name)
         if name in self._pulls:
             raise BusyError(f"slot {name!r} is already pulling its model")
-        request = pull_request_for(tracker.config)
+        request = await self._models.request_for(tracker.config, self._config.global_)
+        if name in self._pulls:  # a second Pull came in while a catalog was loading
+            raise BusyError(f"slot {name!r} is already pulling its model")
         handle = self._store.pull(request)
         self._pulls[name] = handle
         handle.progress.subscribe(lambda snapshot: self._on_pull_progress(name, snapshot))
