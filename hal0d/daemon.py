@@ -19,7 +19,8 @@ from dbus_fast import DBusError, Message, MessageType, NameFlag, RequestNameRepl
 
 from hal0d.bus.service import BusService, Hal0Bus, system_bus
 from hal0d.bus.throttle import PropertyThrottle
-from hal0d.config import Config, Severity, load_config
+from hal0d.config import Config, load_config
+from hal0d.config.problems import log_problems
 from hal0d.contract import BUS_NAME
 from hal0d.errors import ConfigError, Hal0Error
 from hal0d.manager import ConfigurableBackend, Lifecycle, Manager
@@ -66,9 +67,7 @@ class DaemonError(Hal0Error):
 
 def read_config(config_dir: Path) -> Config:
     config, problems = load_config(config_dir)
-    for problem in problems:
-        level = logging.ERROR if problem.severity is Severity.ERROR else logging.WARNING
-        log.log(level, "%s", problem)
+    log_problems(problems, log)
     if config is None:
         raise ConfigError(
             f"the configuration in {config_dir} has errors (listed above); "

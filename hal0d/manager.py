@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from hal0d.config import Config, Severity, load_config
+from hal0d.config.problems import log_problems
 from hal0d.contract import ACTION_CONFIG_RELOAD, ACTION_MODEL_MANAGE, ACTION_SLOT_MANAGE
 from hal0d.errors import ConfigError, Hal0Error, NoSuchSlotError
 from hal0d.names import validate_slot_name
@@ -250,12 +251,7 @@ class Manager:
     async def _reload(self) -> None:
         directory = self._config.config_dir
         config, problems = await asyncio.to_thread(load_config, directory)
-        for problem in problems:
-            log.log(
-                logging.ERROR if problem.severity is Severity.ERROR else logging.WARNING,
-                "%s",
-                problem,
-            )
+        log_problems(problems, log)
         if config is None:
             errors = [str(p) for p in problems if p.severity is Severity.ERROR]
             raise ConfigError(

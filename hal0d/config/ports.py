@@ -8,8 +8,8 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
+from hal0d.atomic import write_atomically
 from hal0d.config.model import SlotConfig
-from hal0d.config.writer import write_atomically
 from hal0d.errors import ConfigError
 
 

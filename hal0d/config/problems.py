@@ -1,5 +1,7 @@
 """Configuration problems: each names the file, where in it, the bad value and what is valid."""
 
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -44,3 +46,10 @@ class Problems:
     @property
     def has_errors(self) -> bool:
         return any(p.severity is Severity.ERROR for p in self.items)
+
+
+def log_problems(problems: Iterable[Problem], log: logging.Logger) -> None:
+    """Each problem as one journal line, at error or warning priority."""
+    for problem in problems:
+        level = logging.ERROR if problem.severity is Severity.ERROR else logging.WARNING
+        log.log(level, "%s", problem)

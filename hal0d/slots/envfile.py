@@ -7,14 +7,13 @@ keys, values from a literal-safe character set, extra arguments in one encoded v
 Files are 0600: systemd reads them as root, and one may hold the slot's API key.
 """
 
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
+from hal0d.atomic import write_atomically
 from hal0d.config.model import SlotConfig
 from hal0d.errors import ConfigError
 from hal0d.names import validate_slot_name
@@ -100,17 +99,7 @@ def write_env_file(directory: Path, name: str, values: Mapping[str, str]) -> Pat
     if values.get(envspec.SLOT) != name:
         raise ConfigError(f"env file for slot {name!r} names slot {values.get(envspec.SLOT)!r}")
     data = render(values).encode("ascii")
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            os.fchmod(file.fileno(), 0o600)
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path, data, mode=0o600)
     return path
 
 

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import httpx
 
+from hal0d.atomic import fsync_dir
 from hal0d.errors import DownloadError, IntegrityError
 from hal0d.store import http
 from hal0d.store.errors import ChecksumMismatchError, NoSpaceError, PullCancelledError
-from hal0d.store.layout import Layout, fsync_dir, read_json, write_json_atomic
+from hal0d.store.layout import Layout, read_json, write_json_atomic
 from hal0d.store.pipeline import Pipeline
 from hal0d.store.progress import PullPhase
 from hal0d.store.quarantine import QuarantineRecord, quarantine_file

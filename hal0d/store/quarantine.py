@@ -10,7 +10,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from hal0d.store.layout import fsync_dir, read_json, write_json_atomic
+from hal0d.atomic import fsync_dir
+from hal0d.store.layout import read_json, write_json_atomic
 
 log = logging.getLogger(__name__)
 

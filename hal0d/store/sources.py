@@ -11,11 +11,11 @@ from pathlib import Path
 
 import httpx
 
+from hal0d.atomic import write_atomically
 from hal0d.config.model import CatalogSource
 from hal0d.errors import DownloadError
 from hal0d.store import http
 from hal0d.store.catalog import CATALOG_NAME, Catalog, CatalogError, load_catalog
-from hal0d.store.layout import write_bytes_atomic
 from hal0d.store.settings import StoreSettings
 
 MAX_CATALOG_BYTES = 16 << 20
@@ -51,7 +51,7 @@ def _fetch(source: CatalogSource, state_dir: Path, factory: http.ClientFactory) 
     with factory() as client:
         fetched = [(_get(client, url, source), path) for url, path in wanted]
     for data, path in fetched:
-        write_bytes_atomic(path, data)
+        write_atomically(path, data)
     return target
 
 
