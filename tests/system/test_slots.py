@@ -43,6 +43,7 @@ from tests.system.slots_support import (
 
 pytestmark = pytest.mark.timeout(180)
 CORRUPT_DIR = PurePosixPath("/var/lib/hal0-test-models")
+SLOW_LOAD_CONTEXT = 65536
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -83,7 +84,10 @@ async def test_load_reaches_ready_through_warming(
     container: Container, large_model: Model, tmp_path: Path, cleanup: list[str]
 ) -> None:
     cleanup.append("chat")
-    slot = slot_config("chat", large_model.sha256, large_model.size)
+    # The model alone loads in ~0.1 s, less than one 0.25 s probe. A long context makes the
+    # load slow the way it is in real use: llama-server allocates and clears a 1 GiB KV cache
+    # (~0.9 s here) while /health answers 503.
+    slot = slot_config("chat", large_model.sha256, large_model.size, context=SLOW_LOAD_CONTEXT)
     config = config_for([slot], state_dir=tmp_path)
     models = {large_model.sha256: large_model.path}
     async with supervised(container, config, models) as (supervisor, recorder):
@@ -91,7 +95,7 @@ async def test_load_reaches_ready_through_warming(
         started = time.monotonic()
         await supervisor.load("chat")
         view = await recorder.wait_state(supervisor, "chat", SlotState.READY, within=120)
-        record_timing("slot Load → ready (large model)", time.monotonic() - started)
+        record_timing("slot Load → ready (large model, 64k context)", time.monotonic() - started)
         states = [SlotState.OFFLINE, *recorder.states("chat")]  # offline: asserted above
         assert states[-1] is SlotState.READY
         assert SlotState.WARMING in states, states
