@@ -3,6 +3,7 @@ hal0d itself (with a real AF_UNIX datagram NOTIFY_SOCKET) and a throttled HTTP s
 
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -164,6 +165,35 @@ def busctl(address: str, *args: str, check: bool = True) -> subprocess.Completed
         check=check,
         timeout=30,
     )
+
+
+class Monitor:
+    """dbus-monitor on a bus, started only once it is a monitor: when BecomeMonitor takes
+    effect, dbus-daemon takes its unique name away and dbus-monitor prints that NameLost."""
+
+    def __init__(self, address: str, *args: str, within: float = 20) -> None:
+        self._process = subprocess.Popen(
+            ["dbus-monitor", "--address", address, *args], stdout=subprocess.PIPE
+        )
+        assert self._process.stdout is not None
+        self._fd = self._process.stdout.fileno()
+        self._seen = b""
+        deadline = time.monotonic() + within
+        while b"NameLost" not in self._seen:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._fd], [], [], left)[0]:
+                self._process.kill()
+                raise RuntimeError(f"dbus-monitor did not become a monitor: {self._seen!r}")
+            chunk = os.read(self._fd, 65536)
+            if not chunk:
+                raise RuntimeError(f"dbus-monitor exited: {self._seen!r}")
+            self._seen += chunk
+
+    def stop(self) -> str:
+        """Everything it printed."""
+        self._process.terminate()
+        rest, _ = self._process.communicate(timeout=10)
+        return (self._seen + rest).decode()
 
 
 class ThrottledServer:

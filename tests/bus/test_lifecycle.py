@@ -11,7 +11,15 @@ from dbus_fast import Message, MessageType
 from dbus_fast.aio import MessageBus
 
 from tests.bus.conftest import SLOT
-from tests.bus.harness import Daemon, busctl, daemon_env, iter_lines, start_daemon, write_slot
+from tests.bus.harness import (
+    Daemon,
+    Monitor,
+    busctl,
+    daemon_env,
+    iter_lines,
+    start_daemon,
+    write_slot,
+)
 
 NAME = "org.hal0.Manager1"
 MANAGER = "/org/hal0/Manager1"
@@ -67,24 +75,10 @@ def test_refuses_root_without_allow_root(bus_address: str, config_dir: Path) -> 
     assert "refusing to run as root" in result.stderr
 
 
-def _monitor(bus_address: str) -> subprocess.Popen[str]:
-    monitor = subprocess.Popen(
-        [
-            "dbus-monitor",
-            "--address",
-            bus_address,
-            "--profile",
-            "type='signal',interface='org.freedesktop.DBus.ObjectManager'",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    time.sleep(0.5)  # dbus-monitor has become a monitor once it printed its first line
-    return monitor
-
-
 def test_slot_objects_follow_slot_files_on_reload(daemon: Daemon, bus_address: str) -> None:
-    monitor = _monitor(bus_address)
+    monitor = Monitor(
+        bus_address, "--profile", "type='signal',interface='org.freedesktop.DBus.ObjectManager'"
+    )
     try:
         write_slot(daemon.config_dir, "gamma", SLOT)
         (daemon.config_dir / "slots" / "alpha.toml").unlink()
@@ -93,8 +87,7 @@ def test_slot_objects_follow_slot_files_on_reload(daemon: Daemon, bus_address: s
         daemon.notify.wait_for("READY")
         time.sleep(0.3)
     finally:
-        monitor.terminate()
-        out, _ = monitor.communicate(timeout=10)
+        out = monitor.stop()
     signals = [line.split() for line in out.splitlines() if "ObjectManager" in line]
     # dbus-monitor --profile: type timestamp serial sender destination path interface member
     seen = {(fields[-1], fields[-3]) for fields in signals}

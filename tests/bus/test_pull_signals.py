@@ -5,14 +5,20 @@ watched by an independent subscriber, dbus-monitor: PropertiesChanged is coalesc
 import hashlib
 import json
 import os
-import subprocess
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
-from tests.bus.harness import Daemon, ThrottledServer, busctl, start_daemon, write_config
+from tests.bus.harness import (
+    Daemon,
+    Monitor,
+    ThrottledServer,
+    busctl,
+    start_daemon,
+    write_config,
+)
 
 SIZE = 64 << 20
 RESULTS = Path(__file__).parents[2] / "build" / "results"  # measured numbers
@@ -58,18 +64,8 @@ def test_pull_stream_is_coalesced_and_ends_with_the_final_phase(
     }
     write_config(config, tmp_path / "state", {"big": slot})
     daemon: Daemon = start_daemon(bus_address, config, tmp_path)
-    monitor = subprocess.Popen(
-        [
-            "dbus-monitor",
-            "--address",
-            bus_address,
-            "type='signal',interface='org.freedesktop.DBus.Properties'",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    monitor = Monitor(bus_address, "type='signal',interface='org.freedesktop.DBus.Properties'")
     try:
-        time.sleep(0.5)
         busctl(
             bus_address,
             "call",
@@ -95,8 +91,7 @@ def test_pull_stream_is_coalesced_and_ends_with_the_final_phase(
         assert '"done"' in phase, daemon.log()
         time.sleep(0.5)
     finally:
-        monitor.terminate()
-        out, _ = monitor.communicate(timeout=10)
+        out = monitor.stop()
         daemon.stop()
         daemon.notify.close()
         server.close()
