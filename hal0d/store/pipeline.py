@@ -88,7 +88,7 @@ class Pipeline:
             self._flush()
 
     def finish(self) -> tuple[str, int]:
-        """Wait for both threads, fsync the file; the digest covers the whole file."""
+        """Wait for the threads, fsync the file; the digest covers the whole file."""
         self._flush()
         self._stop()
         try:
