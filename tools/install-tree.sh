@@ -5,7 +5,7 @@
 #
 # The one place that maps repository files to system paths (debian/ reuses it). Optional parts
 # are installed when they exist, so the script works at every stage of the tree:
-#   hal0d/                       -> /usr/lib/python3/dist-packages/hal0d
+#   hal0d/ (*.py, *.xml)         -> /usr/lib/python3/dist-packages/hal0d
 #   (console scripts)            -> /usr/bin/hal0d, /usr/bin/hal0ctl
 #   units/*.service              -> /usr/lib/systemd/system/
 #   units/hal0.sysusers.conf     -> /usr/lib/sysusers.d/hal0.conf
@@ -13,7 +13,8 @@
 #   polkit/*.policy              -> /usr/share/polkit-1/actions/
 #   polkit/*.rules               -> /usr/share/polkit-1/rules.d/
 #   dbus/org.hal0.Manager1.conf  -> /usr/share/dbus-1/system.d/
-#   dbus/org.hal0.Manager1.xml   -> /usr/share/dbus-1/interfaces/
+#   hal0d/bus/org.hal0.Manager1.xml -> /usr/share/dbus-1/interfaces/ (also in the package:
+#                                   hal0d answers Introspect with it)
 #   dbus/*.service (activation)  -> /usr/share/dbus-1/system-services/
 #   examples/                    -> /usr/share/doc/hal0d/examples/
 set -euo pipefail
@@ -34,7 +35,7 @@ install_files() {
 
 site=/usr/lib/python3/dist-packages
 rm -rf "$dest$site/hal0d"
-find hal0d -name '*.py' -print0 | while IFS= read -r -d '' file; do
+find hal0d \( -name '*.py' -o -name '*.xml' \) -print0 | while IFS= read -r -d '' file; do
     install -D -m 0644 "$file" "$dest$site/$file"
 done
 
@@ -59,7 +60,7 @@ install_files 0644 /usr/lib/systemd/system units/*.service units/*.socket units/
 install_files 0644 /usr/share/polkit-1/actions polkit/*.policy
 install_files 0644 /usr/share/polkit-1/rules.d polkit/*.rules
 install_files 0644 /usr/share/dbus-1/system.d dbus/*.conf
-install_files 0644 /usr/share/dbus-1/interfaces dbus/*.xml
+install_files 0644 /usr/share/dbus-1/interfaces hal0d/bus/*.xml
 install_files 0644 /usr/share/dbus-1/system-services dbus/*.service
 if [ -d examples ]; then
     find examples -type f -print0 | while IFS= read -r -d '' file; do

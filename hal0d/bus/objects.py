@@ -9,12 +9,14 @@ Property values are served from the live views; `PropertiesChanged` goes through
 
 from typing import Any
 
+from dbus_fast import introspection as intr
 from dbus_fast.constants import PropertyAccess
 from dbus_fast.service import ServiceInterface, dbus_property, method
 
 from hal0d import __version__
 from hal0d.bus.boundary import boundary
 from hal0d.bus.caller import Caller, current_caller
+from hal0d.bus.introspection import ShippedInterface
 from hal0d.bus.paths import slot_path
 from hal0d.bus.throttle import PropertyThrottle
 from hal0d.bus.wire import wire_text
@@ -80,6 +82,9 @@ class ManagerObject(ServiceInterface):
 
     def refresh(self) -> None:
         self.throttle.change(manager_properties(self._manager))
+
+    def introspect(self) -> intr.Interface:
+        return ShippedInterface(MANAGER_INTERFACE)
 
     def _auth(self) -> CallerAuthorizer:
         return CallerAuthorizer(self._polkit, current_caller())
@@ -167,6 +172,9 @@ class SlotObject(ServiceInterface):
 
     def all_properties(self) -> dict[str, Any]:
         return slot_properties(self._view)
+
+    def introspect(self) -> intr.Interface:
+        return ShippedInterface(SLOT_INTERFACE)
 
     def _auth(self) -> CallerAuthorizer:
         return CallerAuthorizer(self._polkit, current_caller())

@@ -23,7 +23,7 @@ LAYOUT = {
     "polkit/org.hal0.policy": "usr/share/polkit-1/actions/org.hal0.policy",
     "polkit/50-hal0.rules": "usr/share/polkit-1/rules.d/50-hal0.rules",
     "dbus/org.hal0.Manager1.conf": "usr/share/dbus-1/system.d/org.hal0.Manager1.conf",
-    "dbus/org.hal0.Manager1.xml": "usr/share/dbus-1/interfaces/org.hal0.Manager1.xml",
+    "hal0d/bus/org.hal0.Manager1.xml": "usr/share/dbus-1/interfaces/org.hal0.Manager1.xml",
     "examples/hal0.toml": "usr/share/doc/hal0d/examples/hal0.toml",
     "examples/slots/demo.toml": "usr/share/doc/hal0d/examples/slots/demo.toml",
 }
@@ -43,6 +43,9 @@ def test_every_part_goes_where_the_package_puts_it(tmp_path: Path) -> None:
     subprocess.run([str(tmp_path / "src/tools/install-tree.sh"), str(dest)], check=True)
     for source, installed in LAYOUT.items():
         assert (dest / installed).read_text() == f"# {source}\n", installed
+    # The interface XML is package data too: hal0d answers Introspect with it.
+    in_package = dest / "usr/lib/python3/dist-packages/hal0d/bus/org.hal0.Manager1.xml"
+    assert in_package.read_text() == "# hal0d/bus/org.hal0.Manager1.xml\n"
     for script, module in (("hal0d", "hal0d.cli.daemon"), ("hal0ctl", "hal0d.cli.ctl")):
         wrapper = dest / "usr/bin" / script
         assert wrapper.stat().st_mode & 0o111
