@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -165,6 +165,27 @@ def busctl(address: str, *args: str, check: bool = True) -> subprocess.Completed
         check=check,
         timeout=30,
     )
+
+
+def wait_for_property(
+    address: str,
+    path: str,
+    interface: str,
+    prop: str,
+    *,
+    accept: Callable[[str], bool],
+    within: float = 60,
+) -> str:
+    """Poll a property with busctl until ``accept`` takes its value (``s "done"``); return it."""
+    deadline = time.monotonic() + within
+    value = ""
+    while time.monotonic() < deadline:
+        value = busctl(address, "get-property", "org.hal0.Manager1", path, interface, prop)
+        value = value.stdout.strip()
+        if accept(value):
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"{prop} of {path} is still {value}")
 
 
 class Monitor:

@@ -4,11 +4,16 @@ from, nothing reaches the model's final path, and a second Pull finishes the mod
 
 import hashlib
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.bus.harness import ThrottledServer, busctl, start_daemon, write_config
+from tests.bus.harness import (
+    ThrottledServer,
+    busctl,
+    start_daemon,
+    wait_for_property,
+    write_config,
+)
 
 SIZE = 8 << 20
 RATE = 2 << 20  # ~4 s for the whole file: time enough to cancel in the middle
@@ -17,19 +22,8 @@ MANAGER = "/org/hal0/Manager1"
 SLOT = "/org/hal0/Manager1/slot/big"
 
 
-def slot_property(address: str, prop: str) -> str:
-    return busctl(address, "get-property", NAME, SLOT, "org.hal0.Slot1", prop).stdout.strip()
-
-
-def wait_for(address: str, prop: str, accept: Callable[[str], bool], within: float = 60) -> str:
-    deadline = time.monotonic() + within
-    value = ""
-    while time.monotonic() < deadline:
-        value = slot_property(address, prop)
-        if accept(value):
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{prop} is still {value}")
+def wait_for(address: str, prop: str, accept: Callable[[str], bool]) -> str:
+    return wait_for_property(address, SLOT, "org.hal0.Slot1", prop, accept=accept)
 
 
 def test_cancel_stops_a_pull_and_keeps_the_partial(

@@ -17,6 +17,7 @@ from tests.bus.harness import (
     ThrottledServer,
     busctl,
     start_daemon,
+    wait_for_property,
     write_config,
 )
 
@@ -74,20 +75,13 @@ def test_pull_stream_is_coalesced_and_ends_with_the_final_phase(
             "org.hal0.Slot1",
             "Pull",
         )
-        deadline = time.monotonic() + 60
-        phase = ""
-        while time.monotonic() < deadline:
-            phase = busctl(
-                bus_address,
-                "get-property",
-                "org.hal0.Manager1",
-                "/org/hal0/Manager1/slot/big",
-                "org.hal0.Slot1",
-                "Phase",
-            ).stdout
-            if "done" in phase or "failed" in phase:
-                break
-            time.sleep(0.2)
+        phase = wait_for_property(
+            bus_address,
+            "/org/hal0/Manager1/slot/big",
+            "org.hal0.Slot1",
+            "Phase",
+            accept=lambda value: value in ('s "done"', 's "failed"'),
+        )
         assert '"done"' in phase, daemon.log()
         time.sleep(0.5)
     finally:
