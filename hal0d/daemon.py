@@ -10,10 +10,9 @@ hal0d recovers their state.
 import asyncio
 import logging
 import signal
-from collections.abc import Coroutine
 from contextlib import suppress
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from dbus_fast import DBusError, Message, MessageType, NameFlag, RequestNameReply
 
@@ -26,10 +25,14 @@ from hal0d.errors import ConfigError, Hal0Error
 from hal0d.manager import ConfigurableBackend, Lifecycle, Manager
 from hal0d.notify import Notifier, watchdog_interval
 from hal0d.polkit import PolkitAuthority
-from hal0d.slots.pull_backend import PullOnlyBackend
-from hal0d.slots.supervisor import slot_supervisor
+from hal0d.slots.adapters import Adapters
+from hal0d.slots.nosystemd import NoSystemd
+from hal0d.slots.probe import HttpProbe
+from hal0d.slots.supervisor import SlotSupervisor
 from hal0d.store.settings import settings_from_config
 from hal0d.store.store import ModelStore
+from hal0d.systemd.client import SystemdClient
+from hal0d.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,15 @@ async def systemd_on_bus(bus: Hal0Bus) -> bool:
     )
 
 
+def slot_supervisor(config: Config, bus: Hal0Bus, store: ModelStore, units: bool) -> SlotSupervisor:
+    """Slots driven through systemd on ``bus`` — or, where systemd is not on it, through
+    `NoSystemd` — probed with httpx, models from the store."""
+    probe = HttpProbe()
+    driver = SystemdClient(bus) if units else NoSystemd()
+    adapters = Adapters(systemd=driver, prober=probe, store=store, closers=(probe.close,))
+    return SlotSupervisor(config, adapters)
+
+
 class DaemonError(Hal0Error):
     """hal0d cannot start or go on; the message says why and what to do."""
 
@@ -81,7 +93,7 @@ class Daemon:
         self._config = config
         self._notifier = Notifier()
         self._stop = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet(log)
 
     async def run(self) -> None:
         bus = system_bus()
@@ -95,15 +107,12 @@ class Daemon:
     async def _serve(self, bus: Hal0Bus) -> None:
         store = ModelStore(settings_from_config(self._config.global_))
         units = await systemd_on_bus(bus)
-        backend: DaemonBackend
-        if units:
-            backend = slot_supervisor(self._config, bus, store)
-        else:
+        if not units:
             log.warning(
                 "systemd (org.freedesktop.systemd1) is not on this bus: slots can be pulled "
                 "but not loaded"
             )
-            backend = PullOnlyBackend(self._config, store)
+        backend: DaemonBackend = slot_supervisor(self._config, bus, store, units)
         manager = Manager(self._config, backend, store, units_available=units)
         service = BusService(bus, manager, PolkitAuthority(bus))
         service.export()
@@ -117,7 +126,7 @@ class Daemon:
             manager.set_lifecycle(Lifecycle.RUNNING)
             self._notifier.ready(manager.status)
             log.info("hal0d ready: %s", manager.status)
-            self._spawn(self._watchdog())
+            self._tasks.spawn(self._watchdog(), "watchdog pings")
             await self._until_stopped_or_disconnected(bus)
             manager.set_lifecycle(Lifecycle.STOPPING)
             self._notifier.send("STOPPING=1", f"STATUS={manager.status}")
@@ -127,9 +136,7 @@ class Daemon:
         finally:
             unsubscribe()
             status.close()
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self._tasks.close()
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
@@ -168,7 +175,9 @@ class Daemon:
 
     def _install_signals(self, manager: Manager) -> None:
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self._reload(manager)))
+        loop.add_signal_handler(
+            signal.SIGHUP, lambda: self._tasks.spawn(self._reload(manager), "reload on SIGHUP")
+        )
         loop.add_signal_handler(signal.SIGTERM, self._stop.set)
         loop.add_signal_handler(signal.SIGINT, self._stop.set)
 
@@ -189,11 +198,6 @@ class Daemon:
         while True:
             self._notifier.watchdog()
             await asyncio.sleep(interval)
-
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
 
 async def run_daemon(config_dir: Path) -> None:

@@ -17,7 +17,7 @@ from typing import Protocol
 from hal0d.config import Config, Severity, load_config
 from hal0d.config.problems import log_problems
 from hal0d.contract import ACTION_CONFIG_RELOAD, ACTION_MODEL_MANAGE, ACTION_SLOT_MANAGE
-from hal0d.errors import ConfigError, Hal0Error, NoSuchSlotError
+from hal0d.errors import BusyError, ConfigError, Hal0Error, NoSuchSlotError
 from hal0d.names import validate_slot_name
 from hal0d.slots.state import SlotState
 from hal0d.slots.view import SlotBackend, SlotView
@@ -53,7 +53,13 @@ class Store(Protocol):
 
 
 class ConfigurableBackend(SlotBackend, Protocol):
-    def apply_config(self, config: Config) -> object: ...
+    def apply_config(self, config: Config) -> object:
+        """Take ``config`` whole, or raise ConfigError having changed nothing."""
+        ...
+
+    def models_in_use(self) -> set[str]:
+        """Every model digest Prune must keep; BusyError if one cannot be known."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -197,11 +203,13 @@ class Manager:
 
     async def pull(self, name: str, auth: Authorizer) -> None:
         name = self._known(name)
+        self._require_running()
         await auth.require(ACTION_MODEL_MANAGE)
         await self._backend.pull(name)
 
     async def load(self, name: str, auth: Authorizer) -> None:
         name = self._known(name)
+        self._require_running()
         await auth.require(ACTION_SLOT_MANAGE)
         if self._backend.needs_pull(name):
             await auth.require(ACTION_MODEL_MANAGE)
@@ -209,36 +217,35 @@ class Manager:
 
     async def unload(self, name: str, auth: Authorizer) -> None:
         name = self._known(name)
+        self._require_running()
         await auth.require(ACTION_SLOT_MANAGE)
         await self._backend.unload(name)
 
     async def restart(self, name: str, auth: Authorizer) -> None:
         name = self._known(name)
+        self._require_running()
         await auth.require(ACTION_SLOT_MANAGE)
         await self._backend.restart(name)
 
     async def cancel(self, name: str, auth: Authorizer) -> None:
         name = self._known(name)
+        self._require_running()
         view = self._backend.views()[name]
         pulling = view.phase is not None and not view.phase.is_final
         await auth.require(ACTION_MODEL_MANAGE if pulling else ACTION_SLOT_MANAGE)
         await self._backend.cancel(name)
 
     async def prune(self, auth: Authorizer) -> object:
+        self._require_running()
         await auth.require(ACTION_MODEL_MANAGE)
         if self._store is None:
             raise Hal0Error("this hal0d has no model store to prune")
-        return await self._store.prune(self.referenced_models())
-
-    def referenced_models(self) -> set[str]:
-        """Models that Prune must keep: every SHA-256 the config or a slot refers to."""
-        referenced = {s.model.sha256 for s in self._config.slots.values() if s.model.sha256}
-        referenced |= {v.sha256 for v in self._backend.views().values() if v.sha256}
-        return referenced
+        return await self._store.prune(self._backend.models_in_use())
 
     async def reload(self, auth: Authorizer | None = None) -> None:
         """Read the config again; on any error keep the old one and raise ConfigError."""
         if auth is not None:
+            self._require_running()
             await auth.require(ACTION_CONFIG_RELOAD)
         async with self._reload_lock:
             previous = self._lifecycle
@@ -250,7 +257,8 @@ class Manager:
 
     async def _reload(self) -> None:
         directory = self._config.config_dir
-        config, problems = await asyncio.to_thread(load_config, directory)
+        ports = {name: slot.port for name, slot in self._config.slots.items() if slot.port}
+        config, problems = await asyncio.to_thread(load_config, directory, ports)
         log_problems(problems, log)
         if config is None:
             errors = [str(p) for p in problems if p.severity is Severity.ERROR]
@@ -258,11 +266,17 @@ class Manager:
                 f"configuration in {directory} has {len(errors)} error(s), keeping the "
                 f"previous one: {'; '.join(errors[:5])}"
             )
+        self._backend.apply_config(config)  # all or nothing
         self._config = config
-        self._backend.apply_config(config)
         log.info("configuration reloaded: %d slot(s)", len(config.slots))
 
     # -- internals -------------------------------------------------------------------------
+
+    def _require_running(self) -> None:
+        """Until the backend has subscribed to systemd and adopted the running units, what
+        hal0d knows is incomplete: nothing that changes a slot or the store may run."""
+        if self._lifecycle is Lifecycle.STARTING:
+            raise BusyError("hal0d is starting: recovering slot state; try again in a moment")
 
     def _known(self, name: str) -> str:
         validate_slot_name(name)

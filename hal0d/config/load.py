@@ -1,6 +1,7 @@
 """Read a config directory: hal0.toml plus slots/*.toml, every problem collected at once."""
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -9,17 +10,26 @@ from tomlkit.exceptions import ParseError
 
 from hal0d.config.global_file import check_environment, read_global
 from hal0d.config.model import Config, GlobalConfig, SlotConfig
+from hal0d.config.ports import assign_ports, load_assignments
 from hal0d.config.problems import Problem, Problems
 from hal0d.config.reader import TableReader
 from hal0d.config.slot_file import read_slot
+from hal0d.errors import ConfigError
 from hal0d.names import SLOT_NAME_PATTERN, is_valid_slot_name
 
 GLOBAL_FILE = "hal0.toml"
 SLOTS_DIR = "slots"
 
 
-def load_config(config_dir: Path) -> tuple[Config | None, list[Problem]]:
-    """The configuration, or None if any problem is an error; and all problems found."""
+def load_config(
+    config_dir: Path, previous_ports: Mapping[str, int] | None = None
+) -> tuple[Config | None, list[Problem]]:
+    """The configuration, or None if any problem is an error; and all problems found.
+
+    Everything that can reject a configuration is checked here — `hal0d check-config`, the
+    daemon's start and a reload all call this — so applying a loaded one cannot fail. Slots
+    without a port get one from the port range, keeping ``previous_ports`` (by default the
+    assignments saved in the state dir) where they are still free."""
     problems = Problems()
     if not config_dir.is_dir():
         problems.error(config_dir, "", "config directory does not exist")
@@ -32,6 +42,14 @@ def load_config(config_dir: Path) -> tuple[Config | None, list[Problem]]:
     _check_ports(slots, problems)
     if problems.has_errors:
         return None, problems.items
+    if previous_ports is None:
+        previous_ports = load_assignments(global_.state_dir)
+    try:
+        ports = assign_ports(slots, global_.port_range, previous_ports)
+    except ConfigError as error:
+        problems.error(global_file, "port_range", str(error))
+        return None, problems.items
+    slots = {name: replace(slot, port=ports[name]) for name, slot in slots.items()}
     return Config(config_dir=config_dir, global_=global_, slots=slots), problems.items
 
 

@@ -1,7 +1,9 @@
 """/run/hal0/slots/NAME.env: what hal0-slot@NAME.service runs, written atomically by hal0d.
 
 The directory comes from tmpfiles.d and survives hal0d restarts, so a slot that systemd
-restarts while hal0d is down still finds its file; hal0d rewrites every file when it starts.
+restarts while hal0d is down still finds its file. hal0d writes a slot's file only right
+before it starts or restarts the unit: systemd reads it again on every automatic restart, so
+the file of a running unit must keep naming the model and port that unit serves.
 The keys and the encoding are the runner's contract (`hal0d.runner.envspec`): allow-listed
 keys, values from a literal-safe character set, extra arguments in one encoded variable.
 Files are 0600: systemd reads them as root, and one may hold the slot's API key.
@@ -84,7 +86,7 @@ def render(values: Mapping[str, str]) -> str:
         envspec.check_environment(values)
     except envspec.EnvSpecError as error:
         raise ConfigError(str(error)) from error
-    lines = ["# Written by hal0d; rewritten whenever hal0d starts. Do not edit."]
+    lines = ["# Written by hal0d before each start of the slot. Do not edit."]
     lines += [f"{key}={values[key]}" for key in envspec.ALLOWED if key in values]
     return "\n".join(lines) + "\n"
 
@@ -115,6 +117,17 @@ def read_env_file(path: Path) -> dict[str, str]:
             key, _, value = line.partition("=")
             values[key] = value
     return values
+
+
+def read_api_key(path: Path | None) -> str | None:
+    """The first non-comment line of the slot's api_key_file (read by hal0d's user)."""
+    if path is None:
+        return None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        key = line.strip()
+        if key and not key.startswith("#"):
+            return key
+    raise ConfigError(f"api_key_file {str(path)!r} holds no key")
 
 
 def _seconds(value: float) -> str:

@@ -60,6 +60,7 @@ class Observations:
     idle_after: float = 600.0
     refused: str = ""  # why hal0d itself refused the last Load, if it did
     load_requested: bool = False  # Load accepted; systemd has not shown its start job yet
+    start_failed: str = ""  # the last start job ended without starting the unit: why
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ def derive(obs: Observations) -> Derived:
     idle_unit = unit is None or (unit.active_state in ("inactive", "failed") and unit.job is None)
     if obs.load_requested and idle_unit:
         return Derived(SlotState.STARTING)
+    if obs.start_failed and idle_unit and (unit is None or unit.active_state != "failed"):
+        return Derived(SlotState.ERROR, obs.start_failed)
     if unit is None or unit.load_state not in ("loaded", ""):
         return Derived(SlotState.OFFLINE, obs.refused)
     return _from_unit(obs, unit)
@@ -172,6 +175,12 @@ def _signal_name(number: int) -> str:
         return signal.Signals(number).name.removeprefix("SIG")
     except ValueError:
         return str(number)
+
+
+def start_job_sentence(slot: str, result: str) -> str:
+    """LastError for a start job that ended without starting the unit."""
+    unit = SLOT_UNIT_TEMPLATE.format(slot)
+    return f"systemd's start job for {unit} ended with result {result!r}; {journal_hint(slot)}"
 
 
 def crash_sentence(slot: str, unit: UnitObservation, *, recovering: bool) -> str:

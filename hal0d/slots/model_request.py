@@ -1,16 +1,19 @@
 """What a slot's model reference asks the store to pull: a URL as given, or a catalog entry.
 
-Catalogs are loaded (fetched if remote, verified, checked against rollback) on the first pull
-that needs them, not when the daemon starts, so an unreachable catalog server never delays
-READY. Accepted catalogs are kept until the configuration changes; a refused one is tried
-again on the next pull, so a passing network fault does not stick.
+Catalogs are never fetched when the daemon starts, so an unreachable catalog server never
+delays READY: hal0d starts from the copy of each catalog it last accepted (kept with its
+signature in the state dir and verified again), reads local catalog files, and refreshes
+remote catalogs in the background. A catalog not accepted yet is fetched on the first pull
+that needs it; a refused one is tried again on the next pull, so a passing fault does not
+stick.
 """
 
+import asyncio
 import logging
 
 from hal0d.config import CatalogSource, GlobalConfig, SlotConfig
 from hal0d.errors import ConfigError, Hal0Error
-from hal0d.store.catalog import Catalog, CatalogEntry
+from hal0d.store.catalog import Catalog, CatalogEntry, load_accepted
 from hal0d.store.download import PullRequest
 from hal0d.store.settings import settings_from_config
 from hal0d.store.sources import load_source
@@ -21,7 +24,7 @@ log = logging.getLogger(__name__)
 class ModelResolver:
     def __init__(self) -> None:
         self._accepted: dict[str, Catalog] = {}
-        self._accepted_for: GlobalConfig | None = None
+        self._sources: dict[str, CatalogSource] = {}
 
     async def request_for(self, slot: SlotConfig, config: GlobalConfig) -> PullRequest:
         """The store request for ``slot``'s model; ConfigError if its catalog entry is unknown."""
@@ -36,7 +39,9 @@ class ModelResolver:
                 name=slot.name,
             )
         wanted = model.catalog_name or ""
-        refusals = await self._load_catalogs(config)
+        refusals = []
+        if not self._candidates(wanted, config):
+            refusals = await self._load(config, fetch=True)
         candidates = self._candidates(wanted, config)
         if candidates:
             source, entry = candidates[0]
@@ -48,10 +53,27 @@ class ModelResolver:
             f"(catalogs configured: {configured}){refused}"
         )
 
+    def known_digest(self, slot: SlotConfig, config: GlobalConfig) -> str:
+        """The digest the catalogs held now list for a catalog slot ("" if none)."""
+        candidates = self._candidates(slot.model.catalog_name or "", config)
+        return (candidates[0][1].sha256 or "") if candidates else ""
+
+    async def load_held(self, config: GlobalConfig) -> None:
+        """Local catalog files and the last accepted copy of remote ones; no network."""
+        await self._load(config, fetch=False)
+
+    async def refresh(self, config: GlobalConfig) -> None:
+        """Fetch every remote catalog again; a refusal keeps the copy held before."""
+        self._configure(config)
+        for source in config.catalogs:
+            if not source.url.startswith("/"):
+                await self._accept(source, config, fetch=True)
+
     def _candidates(
         self, wanted: str, config: GlobalConfig
     ) -> list[tuple[CatalogSource, CatalogEntry]]:
         """Entries named ``wanted`` ("ENTRY" or "CATALOG/ENTRY"), in configuration order."""
+        self._configure(config)
         catalog_name, _, entry_name = wanted.rpartition("/")
         found = []
         for source in config.catalogs:
@@ -63,18 +85,36 @@ class ModelResolver:
                 found.append((source, entry))
         return found
 
-    async def _load_catalogs(self, config: GlobalConfig) -> list[str]:
-        if config is not self._accepted_for:
-            self._accepted, self._accepted_for = {}, config
-        settings = settings_from_config(config)
+    def _configure(self, config: GlobalConfig) -> None:
+        """Forget catalogs whose source the configuration changed or removed."""
+        sources = {source.name: source for source in config.catalogs}
+        for name in list(self._accepted):
+            if sources.get(name) != self._sources.get(name):
+                del self._accepted[name]
+        self._sources = sources
+
+    async def _load(self, config: GlobalConfig, *, fetch: bool) -> list[str]:
+        self._configure(config)
         refusals = []
         for source in config.catalogs:
-            if source.name in self._accepted:
-                continue
-            try:
-                self._accepted[source.name] = await load_source(source, settings, config.keys_dir)
-            except Hal0Error as error:
-                refusals.append(str(error))
-        for refusal in refusals:  # an expected refusal: its message, no traceback
-            log.error("%s", refusal)
+            if source.name not in self._accepted:
+                refusal = await self._accept(source, config, fetch=fetch)
+                refusals += [refusal] if refusal else []
         return refusals
+
+    async def _accept(self, source: CatalogSource, config: GlobalConfig, *, fetch: bool) -> str:
+        catalog: Catalog | None
+        try:
+            if fetch or source.url.startswith("/"):
+                settings = settings_from_config(config)
+                catalog = await load_source(source, settings, config.keys_dir)
+            else:
+                catalog = await asyncio.to_thread(
+                    load_accepted, source.name, config.keys_dir, config.state_dir, source.verify
+                )
+        except Hal0Error as error:
+            log.error("%s", error)  # noqa: TRY400 - an expected refusal: its message, no traceback
+            return str(error)
+        if catalog is not None and self._sources.get(source.name) == source:
+            self._accepted[source.name] = catalog
+        return ""

@@ -1,50 +1,43 @@
-"""SlotSupervisor: the SlotBackend that drives hal0-slot@NAME.service units.
+"""SlotSupervisor: the SlotBackend that commands hal0-slot@NAME.service units.
 
-systemd owns the slot processes; the supervisor only asks (start, stop, restart, reset-failed)
-and watches (unit properties, llama-server probes, pull progress). Each slot's state is
-re-derived from those observations by `lifecycle.derive` through a `SlotTracker`.
+systemd owns the slot processes; the supervisor only asks (start, stop, restart,
+reset-failed). Watching is `SlotWatcher`'s, pulls and model identity are `SlotModels`', and
+everything known about a slot lives in its one `SlotRecord`.
 
-Adapters are injected: a systemd client (`UnitDriver`), a prober and the model store, so the
-core can be driven by real ones in the system tier and by anything with the same shape.
+Adapters are injected — a unit driver (`SystemdClient`, or `NoSystemd` when systemd is not on
+the bus), a prober, the model store and clocks — so the same code runs against real systemd
+and against the in-memory driver of the unit tests.
 
 hal0d stopping or dying never stops a slot unit. On start the supervisor adopts every
-existing hal0-slot@* unit, reads its state from systemd, probes the running ones, rewrites the
-env files and starts autostart slots — all before returning, so the daemon's READY=1 comes
-after the slots show their true state.
+hal0-slot@* unit (reading what each runs from its env file before anything could rewrite it),
+reads its state, probes the running ones and starts autostart slots — all before returning, so
+the daemon's READY=1 comes after the slots show their true state. Catalogs are not fetched
+then: the held copies are used and remote ones refreshed in the background.
 """
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from hal0d.config.model import Config
-from hal0d.config.ports import assign_ports, load_assignments, save_assignments
-from hal0d.errors import BusyError, ConfigError, Hal0Error, NoSuchSlotError, UnitError
+from hal0d.config.model import Config, SlotConfig
+from hal0d.config.ports import save_assignments
+from hal0d.errors import BusyError, ConfigError, Hal0Error, NoSuchSlotError
 from hal0d.slots import envfile
-from hal0d.slots.adapters import DEFAULT_TIMING, Adapters, ModelSource, Timing
-from hal0d.slots.memory import memory_refusal
+from hal0d.slots.adapters import DEFAULT_TIMING, Adapters, Timing
+from hal0d.slots.identity import forget_identity, reference
+from hal0d.slots.launcher import Launcher
 from hal0d.slots.model_request import ModelResolver
-from hal0d.slots.probe import HttpProbe
+from hal0d.slots.models import SlotModels
+from hal0d.slots.record import SlotRecord, unconfigured
 from hal0d.slots.state import SlotState
-from hal0d.slots.tracker import SlotTracker
 from hal0d.slots.view import SlotListener, SlotView
-from hal0d.store.progress import ProgressSnapshot, PullPhase
-from hal0d.systemd.client import Job, SystemdClient
-from hal0d.systemd.units import SLOT_UNIT_PATTERN, slot_from_unit, slot_unit
-
-if TYPE_CHECKING:
-    from dbus_fast.aio import MessageBus
+from hal0d.slots.watcher import SlotWatcher
+from hal0d.store.progress import ProgressSnapshot
+from hal0d.systemd.units import SLOT_UNIT_PATTERN, slot_from_unit
+from hal0d.tasks import TaskSet
 
 log = logging.getLogger(__name__)
-
-START_JOB_TIMEOUT = 20 * 60.0  # TimeoutStartSec= of the unit is 15 min
-STOP_JOB_TIMEOUT = 120.0  # TimeoutStopSec= is 90 s
-
-
-class InsufficientMemoryError(UnitError):
-    """Load refused: the model is larger than the memory available."""
 
 
 class SlotSupervisor:
@@ -57,419 +50,242 @@ class SlotSupervisor:
         timing: Timing = DEFAULT_TIMING,
     ) -> None:
         self._config = config
-        self._models = ModelResolver()
+        self._adapters = adapters
         self._systemd = adapters.systemd
-        self._prober = adapters.prober
-        self._store = adapters.store
-        self._env_dir = env_dir
-        self._timing = timing
-        self._clock = adapters.clock
-        self._memory = adapters.memory
-        self._closers = adapters.closers
-        self._trackers: dict[str, SlotTracker] = {}
-        self._listeners: list[SlotListener] = []
-        self._pulls: dict[str, Any] = {}
-        self._pending_loads: dict[str, bool] = {}  # slot → force, waiting for its pull
-        self._model_paths: dict[str, Path] = {}
-        self._api_keys: dict[str, str | None] = {}
-        self._refreshing: dict[str, bool] = {}  # slot → another refresh requested meanwhile
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._records: dict[str, SlotRecord] = {}
+        self._tasks = TaskSet(log)
+        self._models = SlotModels(adapters.store, ModelResolver())
+        self._watcher = SlotWatcher(self._records, adapters, timing, self._tasks, self)
+        self._launcher = Launcher(adapters, self._models, self._watcher, env_dir, timing)
         self._unsubscribe: Callable[[], None] | None = None
-        self._ports: dict[str, int] = {}
-        self._apply(config, previous_ports=load_assignments(config.global_.state_dir))
+        self._apply(config)
 
     # -- SlotBackend: reading ------------------------------------------------------------
 
     def views(self) -> Mapping[str, SlotView]:
-        return {name: tracker.view for name, tracker in self._trackers.items()}
+        return {name: r.tracker.view for name, r in self._records.items() if not r.removed}
 
     def subscribe(self, listener: SlotListener) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+        listeners = self._watcher.listeners
+        listeners.append(listener)
+        return lambda: listeners.remove(listener) if listener in listeners else None
 
     def needs_pull(self, name: str) -> bool:
-        tracker = self._tracker(name)
-        return self._known_model_path(tracker) is None
+        return self._models.path_for(self._record(name)) is None
+
+    def models_in_use(self) -> set[str]:
+        return self._models.keep_set(self._records.values(), self._config)
 
     # -- lifecycle of the supervisor -----------------------------------------------------
 
     async def start(self) -> None:
         """Adopt existing slot units and rebuild their state; start autostart slots."""
-        self._unsubscribe = self._systemd.on_unit_changed(self._on_unit_changed)
+        self._unsubscribe = self._systemd.on_unit_changed(self._watcher.on_unit_changed)
         await self._systemd.subscribe()
+        await self._models.recall(list(self._records.values()), self._config.global_)
         for unit in await self._systemd.list_units([SLOT_UNIT_PATTERN]):
             name = slot_from_unit(unit)
-            if name is not None and name not in self._trackers:
-                log.warning("%s runs but slot %r is not configured; leaving it alone", unit, name)
-        for name in list(self._trackers):
-            await self._refresh_once(name)
-            await self._write_env(name, required=False)
-        await self._probe_all()
-        self._publish_all()
-        self._spawn(self._tick_loop())
-        for name, tracker in list(self._trackers.items()):
-            if tracker.config.autostart and not tracker.unit_is_up:
-                await self._autostart(name)
+            if name is not None and name not in self._records:
+                self._records[name] = unconfigured(name, self._config)
+        for record in list(self._records.values()):
+            await self._watcher.refresh(record)
+        await self._watcher.probe_all()
+        self._watcher.publish_all()
+        self._tasks.spawn(self._watcher.tick_loop(), "slot supervision")
+        self._tasks.spawn(self._refresh_catalogs(), "refreshing the catalogs")
+        for record in list(self._records.values()):
+            if record.config.autostart and not record.removed and not record.tracker.unit_is_up:
+                await self._autostart(record.name)
 
     async def _autostart(self, name: str) -> None:
-        problem = ""
         try:
             await self.load(name)
         except Hal0Error as error:
-            problem = str(error)
-        if problem:
-            log.error("autostart of slot %s failed: %s", name, problem)
+            log.error("autostart of slot %s failed: %s", name, error)  # noqa: TRY400
+
+    async def _refresh_catalogs(self) -> None:
+        await self._models.refresh_catalogs(self._records.values(), self._config.global_)
+        self._watcher.publish_all()
 
     async def stop(self) -> None:
         """Stop watching. Slot units keep running: systemd owns them."""
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        for handle in list(self._pulls.values()):
-            handle.cancel()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        for close in self._closers:
+        for record in self._records.values():
+            if record.pull is not None:
+                record.pull.cancel()
+        await self._tasks.close()
+        for close in self._adapters.closers:
             await close()
 
     def apply_config(self, config: Config) -> None:
-        """Take a new configuration (SIGHUP/Reload); env files are rewritten in the background."""
-        self._apply(config, previous_ports=self._ports)
-        for name in self._trackers:
-            self._spawn(self._write_env(name, required=False))
-            self._schedule_refresh(name)
-        self._publish_all()
+        """Take a new configuration (start, SIGHUP, Reload), all of it or — on a ConfigError
+        before anything changed — none. A running unit keeps its model and port until its next
+        start; a slot whose file is gone has its unit stopped (with the usual drain)."""
+        added = self._apply(config)
+        self._tasks.spawn(self._after_apply(added), "applying the configuration")
 
-    def _apply(self, config: Config, previous_ports: Mapping[str, int]) -> None:
+    def _apply(self, config: Config) -> list[SlotRecord]:
+        """Records for ``config``; the ones it adds."""
+        missing = sorted(name for name, slot in config.slots.items() if slot.port is None)
+        if missing:
+            raise ConfigError(f"slot(s) {', '.join(missing)} have no port assigned")
         self._config = config
-        self._ports = assign_ports(config.slots, config.global_.port_range, previous_ports)
-        for name in list(self._trackers):
-            if name not in config.slots:
-                log.info("slot %s removed from the configuration; its unit is left alone", name)
-                del self._trackers[name]
+        for record in list(self._records.values()):
+            if record.name not in config.slots and not record.removed:
+                self._retire(record)
+        added = []
         for name, slot in config.slots.items():
-            tracker = self._trackers.get(name)
-            if tracker is None:
-                self._trackers[name] = SlotTracker(slot, self._ports[name])
-            else:
-                tracker.reconfigure(slot, self._ports[name])
-        self._spawn(self._save_ports(dict(self._ports)))
+            old = self._records.get(name)
+            if old is None or old.removed:
+                self._records[name] = SlotRecord(slot, slot.port or 0)
+                added.append(self._records[name])
+            elif slot != old.config:
+                self._reconfigure(old, slot)
+        return added
 
-    async def _save_ports(self, ports: dict[str, int]) -> None:
+    def _reconfigure(self, record: SlotRecord, slot: SlotConfig) -> None:
+        if reference(slot) != reference(record.config) and record.pull is not None:
+            log.info("slot %s: its model changed; cancelling the pull of the old one", slot.name)
+            record.pending_load = None
+            record.pull.cancel()
+        record.reconfigure(slot, slot.port or 0)
+        if record.tracker.pending:
+            log.warning("slot %s: %s", slot.name, record.tracker.pending)
+
+    def _retire(self, record: SlotRecord) -> None:
+        log.info("slot %s removed from the configuration: stopping its unit", record.name)
+        record.removed, record.pending_load = True, None
+        if record.pull is not None:
+            record.pull.cancel()
+        self._tasks.spawn(self._stop_retired(record), f"stopping removed slot {record.name}")
+
+    async def _stop_retired(self, record: SlotRecord) -> None:
+        if record.tracker.unit is None:
+            self._drop(record)
+            return
+        await self._launcher.stop(record)
+
+    async def _after_apply(self, added: list[SlotRecord]) -> None:
+        config = self._config.global_
+        await self._models.recall(added, config)
+        ports = {name: slot.port or 0 for name, slot in self._config.slots.items()}
         try:
-            await asyncio.to_thread(save_assignments, self._config.global_.state_dir, ports)
+            await asyncio.to_thread(save_assignments, config.state_dir, ports)
         except OSError as error:
             log.warning("cannot save port assignments: %s", error)
+        await self._models.resolve_known(self._records.values(), config)
+        for record in list(self._records.values()):
+            self._watcher.schedule_refresh(record)
+        self._watcher.publish_all()
 
     # -- SlotBackend: actions ------------------------------------------------------------
 
     async def pull(self, name: str) -> None:
-        tracker = self._tracker(name)
-        if name in self._pulls:
-            raise BusyError(f"slot {name!r} is already pulling its model")
-        request = await self._models.request_for(tracker.config, self._config.global_)
-        if name in self._pulls:  # a second Pull came in while a catalog was loading
-            raise BusyError(f"slot {name!r} is already pulling its model")
-        handle = self._store.pull(request)
-        self._pulls[name] = handle
-        handle.progress.subscribe(lambda snapshot: self._on_pull_progress(name, snapshot))
-        self._on_pull_progress(name, handle.progress.snapshot)
-        self._spawn(self._finish_pull(name, handle))
+        record = self._record(name)
+        await self._models.start_pull(record, self._config.global_, self._on_pull_progress)
+        self._tasks.spawn(self._finish_pull(record), f"pull for slot {name}")
 
     async def load(self, name: str, *, force: bool = False) -> None:
-        tracker = self._tracker(name)
+        record = self._record(name)
         try:
-            await self._load(tracker, force)
+            await self._load(record, force)
         except BaseException:
-            tracker.load_requested = False
-            self._publish(tracker)
+            record.tracker.load_requested = False
+            self._watcher.publish(record)
             raise
-        self._publish(tracker)
+        self._watcher.publish(record)
 
-    async def _load(self, tracker: SlotTracker, force: bool) -> None:
-        name = tracker.name
-        if name in self._pulls:
-            self._pending_loads[name] = force
-            tracker.load_requested = True
+    async def _load(self, record: SlotRecord, force: bool) -> None:
+        if record.pull is not None:
+            record.pending_load, record.tracker.load_requested = force, True
             return
-        if self._known_model_path(tracker) is None:
-            size = tracker.config.model.size
+        if record.tracker.unit_is_running:
+            return  # a configured change waits for Restart: never rewrite a running unit's file
+        if self._models.path_for(record) is None:
+            size = record.config.model.size
             if size is not None:
-                self._check_memory(tracker, size, force)
-            self._pending_loads[name] = force
-            tracker.load_requested = True
-            await self.pull(name)
+                self._launcher.check_memory(record, size, force)
+            record.pending_load, record.tracker.load_requested = force, True
+            await self.pull(record.name)
             return
-        tracker.load_requested = True
-        await self._start_unit(tracker, force)
+        record.tracker.load_requested = True
+        await self._launch(record, "StartUnit", force)
 
     async def unload(self, name: str) -> None:
-        tracker = self._tracker(name)
-        tracker.load_requested = False
-        self._pending_loads.pop(name, None)
-        handle = self._pulls.get(name)
-        if handle is not None:
-            handle.cancel()
-        job = await self._systemd.queue_job("StopUnit", slot_unit(name))
-        self._watch_job(tracker, job, STOP_JOB_TIMEOUT)
+        record = self._record(name)
+        record.tracker.load_requested, record.pending_load = False, None
+        if record.pull is not None:
+            record.pull.cancel()
+        await self._launcher.stop(record)
 
     async def restart(self, name: str) -> None:
-        tracker = self._tracker(name)
-        if self._known_model_path(tracker) is None:
+        record = self._record(name)
+        if self._models.path_for(record) is None:
             raise BusyError(f"slot {name!r} has no model yet; Load it (that pulls first)")
-        await self._write_env(name, required=True)
-        await self._reset_if_failed(tracker)
-        tracker.refused = ""
-        job = await self._systemd.queue_job("RestartUnit", slot_unit(name))
-        self._watch_job(tracker, job, START_JOB_TIMEOUT)
+        record.tracker.refused = ""
+        await self._launch(record, "RestartUnit", True)
 
     async def cancel(self, name: str) -> None:
-        tracker = self._tracker(name)
-        handle = self._pulls.get(name)
-        if handle is not None:
-            self._pending_loads.pop(name, None)
-            tracker.load_requested = False
-            handle.cancel()
+        record = self._record(name)
+        if record.pull is not None:
+            record.pending_load, record.tracker.load_requested = None, False
+            record.pull.cancel()
             return
-        if tracker.view.state in (SlotState.STARTING, SlotState.WARMING):
-            job = await self._systemd.queue_job("StopUnit", slot_unit(name))
-            self._watch_job(tracker, job, STOP_JOB_TIMEOUT)
+        if record.tracker.view.state in (SlotState.STARTING, SlotState.WARMING):
+            await self._launcher.stop(record)
             return
         raise BusyError(f"slot {name!r} has no pull or load to cancel")
 
-    # -- loading -------------------------------------------------------------------------
+    # -- helpers ---------------------------------------------------------------------------
 
-    def _known_model_path(self, tracker: SlotTracker) -> Path | None:
-        path = self._model_paths.get(tracker.name)
-        if path is not None:
-            return path
-        sha256 = tracker.config.model.sha256
-        if sha256 is not None and self._store.has(sha256):
-            return self._store.path_for(sha256)
-        return None
-
-    def _check_memory(self, tracker: SlotTracker, size: int, force: bool) -> None:
-        refusal = None if force else memory_refusal(size, self._memory())
-        tracker.refused = refusal or ""
-        if refusal is not None:
-            tracker.load_requested = False
-        self._publish(tracker)
-        if refusal is not None:
-            raise InsufficientMemoryError(f"slot {tracker.name!r}: {refusal}")
-
-    async def _start_unit(self, tracker: SlotTracker, force: bool) -> None:
-        path = self._known_model_path(tracker)
-        if path is None:
-            raise UnitError(f"slot {tracker.name!r}: its model is not in the store")
-        size = tracker.config.model.size
-        if size is None:
-            size = (await asyncio.to_thread(path.stat)).st_size
-        self._check_memory(tracker, size, force)
-        await self._write_env(tracker.name, required=True)
-        await self._reset_if_failed(tracker)
-        if tracker.pull is not None and tracker.pull.phase is not PullPhase.DONE:
-            tracker.observe_pull(None)  # an old failed or cancelled pull is not this load's
-        job = await self._systemd.queue_job("StartUnit", slot_unit(tracker.name))
-        self._watch_job(tracker, job, START_JOB_TIMEOUT)
-        self._schedule_refresh(tracker.name)
-
-    async def _reset_if_failed(self, tracker: SlotTracker) -> None:
-        # ResetFailedUnit also clears NRestarts and the start-limit counter.
-        if tracker.unit is not None and tracker.unit.active_state == "failed":
-            await self._systemd.reset_failed_unit(slot_unit(tracker.name))
-
-    async def _finish_pull(self, name: str, handle: Any) -> None:
+    async def _finish_pull(self, record: SlotRecord) -> None:
+        path = await self._models.finish_pull(record, self._config.global_)
+        force = record.pending_load
+        record.pending_load = None
+        if path is None or force is None or self._records.get(record.name) is not record:
+            record.tracker.load_requested = False
+            self._watcher.publish(record)
+            return
         try:
-            path = await handle.wait()
+            await self._launch(record, "StartUnit", force)
         except Hal0Error as error:
-            log.info("pull for slot %s ended: %s", name, error)
-            self._pending_loads.pop(name, None)
-            self._load_abandoned(name)
+            log.error("load of slot %s after its pull failed: %s", record.name, error)  # noqa: TRY400
+            record.tracker.refused, record.tracker.load_requested = str(error), False
+            self._watcher.publish(record)
+
+    async def _launch(self, record: SlotRecord, verb: str, force: bool) -> None:
+        others = list(self._records.values())
+        await self._launcher.launch(record, others, self._config.global_, verb=verb, force=force)
+
+    def _on_pull_progress(self, record: SlotRecord, snapshot: ProgressSnapshot) -> None:
+        if not snapshot.phase.is_final:  # the end of a pull is _finish_pull's to show
+            record.tracker.observe_pull(snapshot)
+            self._watcher.publish(record)
+
+    # -- the watcher's hooks ----------------------------------------------------------------
+
+    async def observed(self, record: SlotRecord) -> None:
+        if record.removed and not record.tracker.unit_is_up:
+            self._drop(record)
             return
-        finally:
-            if self._pulls.get(name) is handle:
-                del self._pulls[name]
-        tracker = self._trackers.get(name)
-        if tracker is None:
-            return
-        if tracker.config.model.sha256 is None:  # verify = "no": the store named it
-            self._model_paths[name] = path
-        tracker.sha256 = tracker.sha256 or path.stem
-        if name in self._pending_loads:
-            force = self._pending_loads.pop(name)
-            problem = ""
-            try:
-                await self._start_unit(tracker, force)
-            except Hal0Error as error:
-                problem = str(error)
-            if problem:
-                log.error("load of slot %s after its pull failed: %s", name, problem)
-                tracker.refused = problem
-                self._load_abandoned(name)
+        await self._models.observe_running(record, self._launcher.env_dir, self._config.global_)
 
-    def _load_abandoned(self, name: str) -> None:
-        tracker = self._trackers.get(name)
-        if tracker is not None:
-            tracker.load_requested = False
-            self._publish(tracker)
-
-    def _on_pull_progress(self, name: str, snapshot: ProgressSnapshot) -> None:
-        tracker = self._trackers.get(name)
-        if tracker is not None:
-            tracker.observe_pull(snapshot)
-            self._publish(tracker)
-
-    def _watch_job(self, tracker: SlotTracker, job: Job, within: float) -> None:
-        async def watch() -> None:
-            try:
-                result = await job.result(within)
-            except UnitError as error:
-                job.forget()
-                log.warning("%s", error)
-                return
-            if result != "done":
-                log.info("%s of %s ended: %s", job.verb, job.unit, result)
-            self._schedule_refresh(tracker.name)
-
-        self._spawn(watch())
-
-    async def _write_env(self, name: str, *, required: bool) -> None:
-        tracker = self._trackers.get(name)
-        if tracker is None:
-            return
-        path = self._known_model_path(tracker)
-        if path is None:
-            if required:
-                raise UnitError(f"slot {name!r}: its model is not in the store")
-            return
-        config = self._config.global_
-        try:
-            api_key = await asyncio.to_thread(read_api_key, tracker.config.api_key_file)
-            launch = envfile.Launch(
-                llama_server=config.llama_server,
-                model_path=path,
-                port=tracker.port,
-                api_key=api_key,
-                drain_sec=self._timing.drain_sec,
-                grace_sec=self._timing.grace_sec,
+    def _drop(self, record: SlotRecord) -> None:
+        if self._records.get(record.name) is record:
+            del self._records[record.name]
+            state_dir = self._config.global_.state_dir
+            self._tasks.spawn(
+                asyncio.to_thread(forget_identity, state_dir, record.name),
+                f"forgetting removed slot {record.name}",
             )
-            values = envfile.slot_environment(tracker.config, launch)
-            await asyncio.to_thread(envfile.write_env_file, self._env_dir, name, values)
-        except (Hal0Error, OSError) as error:
-            if required:
-                raise ConfigError(f"slot {name!r}: cannot write its env file: {error}") from error
-            log.warning("slot %s: cannot write its env file: %s", name, error)
-            return
-        self._api_keys[name] = api_key
 
-    # -- watching ------------------------------------------------------------------------
+    async def idle(self, record: SlotRecord) -> None:
+        await self.unload(record.name)
 
-    def _on_unit_changed(self, unit: str) -> None:
-        name = slot_from_unit(unit)
-        if name is not None and name in self._trackers:
-            self._schedule_refresh(name)
-
-    def _schedule_refresh(self, name: str) -> None:
-        if name in self._refreshing:
-            self._refreshing[name] = True
-            return
-        self._refreshing[name] = False
-        self._spawn(self._refresh_loop(name))
-
-    async def _refresh_loop(self, name: str) -> None:
-        try:
-            while True:
-                await self._refresh_once(name)
-                if not self._refreshing.get(name):
-                    break
-                self._refreshing[name] = False
-        finally:
-            self._refreshing.pop(name, None)
-
-    async def _refresh_once(self, name: str) -> None:
-        tracker = self._trackers.get(name)
-        if tracker is None:
-            return
-        try:
-            props = await self._systemd.properties(slot_unit(name))
-        except Hal0Error as error:
-            log.warning("cannot read %s: %s", slot_unit(name), error)
-            return
-        was_up = tracker.unit_is_up
-        tracker.observe_unit(props, self._clock())
-        if tracker.unit_is_up and not was_up:
-            await self._probe(tracker)
-        self._publish(tracker)
-
-    async def _probe(self, tracker: SlotTracker) -> None:
-        if not tracker.unit_is_up:
-            return
-        result = await self._prober.probe(tracker.port, self._api_keys.get(tracker.name))
-        tracker.observe_probe(result, self._clock())
-
-    async def _probe_all(self) -> None:
-        await asyncio.gather(*(self._probe(t) for t in list(self._trackers.values())))
-
-    async def _tick_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._timing.tick)
-            try:
-                await self._tick()
-            except Exception:
-                log.exception("slot supervision tick failed")
-
-    async def _tick(self) -> None:
-        await self._probe_all()
-        now = self._clock()
-        for tracker in list(self._trackers.values()):
-            self._publish(tracker)
-            if tracker.unload_due(now):
-                log.info("slot %s idle for its unload_after: stopping its unit", tracker.name)
-                await self.unload(tracker.name)
-
-    def _publish(self, tracker: SlotTracker) -> None:
-        if self._trackers.get(tracker.name) is not tracker:
-            return
-        if tracker.update(self._clock()):
-            for listener in list(self._listeners):
-                listener(tracker.view)
-
-    def _publish_all(self) -> None:
-        for tracker in list(self._trackers.values()):
-            self._publish(tracker)
-
-    # -- helpers -------------------------------------------------------------------------
-
-    def _tracker(self, name: str) -> SlotTracker:
-        tracker = self._trackers.get(name)
-        if tracker is None:
+    def _record(self, name: str) -> SlotRecord:
+        record = self._records.get(name)
+        if record is None or record.removed:
             raise NoSuchSlotError(f"no slot named {name!r} is configured")
-        return tracker
-
-    def _spawn(self, coroutine: Coroutine[Any, Any, Any] | Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-
-def read_api_key(path: Path | None) -> str | None:
-    """The first non-comment line of the slot's api_key_file (read by hal0d's user)."""
-    if path is None:
-        return None
-    for line in path.read_text(encoding="utf-8").splitlines():
-        key = line.strip()
-        if key and not key.startswith("#"):
-            return key
-    raise ConfigError(f"api_key_file {str(path)!r} holds no key")
-
-
-def slot_supervisor(config: Config, bus: "MessageBus", store: ModelSource) -> SlotSupervisor:
-    """The supervisor as the daemon runs it: systemd over ``bus``, httpx probes, the store.
-
-    The daemon awaits ``start()`` before its READY=1 and ``stop()`` when it stops."""
-    probe = HttpProbe()
-    adapters = Adapters(
-        systemd=SystemdClient(bus), prober=probe, store=store, closers=(probe.close,)
-    )
-    return SlotSupervisor(config, adapters)
+        return record

@@ -36,6 +36,7 @@ def unit_observation(props: UnitProperties) -> UnitObservation:
 
 class SlotTracker:
     def __init__(self, config: SlotConfig, port: int, sha256: str = "") -> None:
+        # port and sha256 are what the view shows; the slot record keeps them current.
         self.config = config
         self.port = port
         self.sha256 = sha256 or (config.model.sha256 or "")
@@ -43,6 +44,8 @@ class SlotTracker:
         self.probe: ProbeObservation | None = None
         self.pull: ProgressSnapshot | None = None
         self.refused = ""
+        self.pending = ""  # a configured change the running unit has not taken yet
+        self.start_failed = ""  # the last start job ended without starting the unit
         self.load_requested = False  # until systemd shows the start job (or the unit up)
         self.last_activity: float | None = None
         self._activity_counters: tuple[int, int, int] | None = None
@@ -58,13 +61,20 @@ class SlotTracker:
         return self.unit is not None and self.unit.active_state in UP_STATES
 
     @property
+    def unit_is_running(self) -> bool:
+        """Up and staying up: a StartUnit now would change nothing."""
+        unit = self.unit
+        if unit is None or unit.active_state not in ("active", "activating", "reloading"):
+            return False
+        return unit.sub_state != "auto-restart" and unit.job_type in (None, "start")
+
+    @property
     def unit_is_active(self) -> bool:
         return self.unit is not None and self.unit.active_state == "active"
 
     def reconfigure(self, config: SlotConfig, port: int) -> None:
         self.config = config
         self.port = port
-        self.sha256 = config.model.sha256 or self.sha256
 
     def observe_unit(self, props: UnitProperties | None, now: float) -> None:
         was_active = self.unit_is_active
@@ -79,6 +89,8 @@ class SlotTracker:
             self._activity_counters = None
         if props is not None and (props.job_type is not None or self.unit_is_up):
             self.load_requested = False
+        if self.unit_is_up:
+            self.start_failed = ""
         if self.unit_is_active and not was_active:
             # Newly active (or adopted): idle time counts from now, never from before.
             self.last_activity = now
@@ -115,6 +127,7 @@ class SlotTracker:
             idle_after=self.config.idle_after,
             refused=self.refused,
             load_requested=self.load_requested,
+            start_failed=self.start_failed,
         )
 
     def update(self, now: float) -> bool:
@@ -149,7 +162,7 @@ class SlotTracker:
             sha256=self.sha256,
             endpoint=f"http://127.0.0.1:{self.port}",
             n_restarts=0 if self.unit is None else self.unit.n_restarts,
-            last_error=derived.last_error,
+            last_error=derived.last_error or self.pending,
             active_requests=derived.active_requests,
         )
         if pull is not None:

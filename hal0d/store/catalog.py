@@ -11,7 +11,9 @@ Verify modes (as systemd-importd): ``signature`` needs ``<catalog>.minisig`` by 
 keys dir; ``checksum`` skips the signature but every model needs a sha256; ``no`` skips both
 (must be set explicitly). In every mode a catalog whose serial is lower than the highest one
 accepted before, or equal to it with different content, is refused: the state dir remembers
-the serial and content hash of the last accepted catalog of each name.
+the serial and content hash of the last accepted catalog of each name, and keeps a copy of it
+(with its signature) in ``<state_dir>/catalogs/<name>/accepted.toml``, which hal0d starts
+from without going to the network (`load_accepted`), verified again like any other.
 
 Blocking (reads files): call from a worker thread.
 """
@@ -27,6 +29,7 @@ from typing import Any
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
+from hal0d.atomic import write_atomically
 from hal0d.errors import IntegrityError
 from hal0d.store import minisign
 from hal0d.store.download import VERIFY_MODES, PullRequest
@@ -84,15 +87,41 @@ def load_catalog(
         data = path.read_bytes()
     except OSError as exc:
         raise CatalogError(f"{label}: cannot read it: {exc.strerror}") from None
-    signed_by = comment = None
+    signed_by = comment = sig_text = None
     if verify == "signature":
-        signed_by, comment = _check_signature(data, path, keys_dir, label)
+        sig_text, signed_by, comment = _check_signature(data, path, keys_dir, label)
     serial, entries = _parse(data, label, require_sha256=verify != "no")
     _check_rollback(name, serial, data, state_dir, label)
+    _keep_accepted(path, data, sig_text, state_dir, name)
     return Catalog(name, serial, MappingProxyType(entries), verify, signed_by, comment)
 
 
-def _check_signature(data: bytes, path: Path, keys_dir: Path, label: str) -> tuple[str, str]:
+def accepted_path(state_dir: Path, name: str) -> Path:
+    return state_dir / "catalogs" / name / "accepted.toml"
+
+
+def load_accepted(name: str, keys_dir: Path, state_dir: Path, verify: str) -> Catalog | None:
+    """The copy of catalog ``name`` accepted last, verified again; None if there is none."""
+    path = accepted_path(state_dir, name)
+    if not path.exists():
+        return None
+    return load_catalog(path, keys_dir, state_dir, verify, name=name)
+
+
+def _keep_accepted(
+    path: Path, data: bytes, sig_text: str | None, state_dir: Path, name: str
+) -> None:
+    target = accepted_path(state_dir, name)
+    if path == target:
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if sig_text is not None:
+        write_atomically(target.with_name(target.name + ".minisig"), sig_text.encode("utf-8"))
+    write_atomically(target, data)
+
+
+def _check_signature(data: bytes, path: Path, keys_dir: Path, label: str) -> tuple[str, str, str]:
+    """The signature's text, the signing key's id and the trusted comment."""
     sig_path = path.with_name(path.name + ".minisig")
     try:
         sig_text = sig_path.read_text(encoding="utf-8")
@@ -106,7 +135,7 @@ def _check_signature(data: bytes, path: Path, keys_dir: Path, label: str) -> tup
         key = minisign.verify(data, signature, trusted)
     except minisign.SignatureError as exc:
         raise CatalogError(f"{label}: signature refused: {exc}") from None
-    return key.key_id_hex, signature.trusted_comment
+    return sig_text, key.key_id_hex, signature.trusted_comment
 
 
 def _parse(data: bytes, label: str, require_sha256: bool) -> tuple[int, dict[str, CatalogEntry]]:

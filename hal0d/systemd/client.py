@@ -238,6 +238,7 @@ class SystemdClient:
             job_type=job_type,
             state_change_monotonic=int(_value(unit_props, "StateChangeTimestampMonotonic", 0))
             / 1e6,
+            invocation_id=bytes(_value(unit_props, "InvocationID", b"")).hex(),
         )
 
     async def _job_type(self, job_path: str) -> str | None:

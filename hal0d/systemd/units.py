@@ -72,3 +72,4 @@ class UnitProperties:
     status_text: str
     job_type: str | None
     state_change_monotonic: float  # seconds, CLOCK_MONOTONIC
+    invocation_id: str = ""  # InvocationID as hex; new for every start of the unit

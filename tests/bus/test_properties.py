@@ -28,7 +28,7 @@ SLOT_PROPERTIES = {
     "BytesTotal": "t 0",
     "Model": 's "https://127.0.0.1:1/none.gguf"',
     "Sha256": 's "' + "0" * 64 + '"',
-    "Endpoint": 's ""',
+    "Endpoint": 's "http://127.0.0.1:8101"',  # b-2_x: the second port of port_range
     "Unit": 's "hal0-slot@b-2_x.service"',
     "NRestarts": "u 0",
     "LastError": 's ""',

@@ -24,8 +24,8 @@ import httpx
 import pytest
 
 from hal0d.config.model import ModelRef
+from hal0d.slots.launcher import InsufficientMemoryError
 from hal0d.slots.state import SlotState
-from hal0d.slots.supervisor import InsufficientMemoryError
 from hal0d.store.progress import PullPhase
 from hal0d.store.settings import StoreSettings
 from hal0d.store.store import ModelStore

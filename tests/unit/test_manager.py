@@ -1,8 +1,9 @@
 """The Manager core, without D-Bus: status priority, aggregate progress, which polkit action
 each operation needs, and reload keeping the old config on error.
 
-`RecordingBackend` is a stand-in for the slot supervisor (which needs systemd as PID 1); it
-records calls and lets the test set each slot's view.
+`RecordingBackend` stands in for the slot supervisor where a test is about the Manager's own
+rules: it records calls and lets the test set each slot's view. (The supervisor has tests of
+its own, in tests/unit/slots/.)
 """
 
 from collections.abc import Callable, Mapping
@@ -12,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from hal0d.config import Config, load_config
-from hal0d.errors import ConfigError, InvalidNameError, NoSuchSlotError, NotAuthorizedError
+from hal0d.errors import (
+    BusyError,
+    ConfigError,
+    InvalidNameError,
+    NoSuchSlotError,
+    NotAuthorizedError,
+)
 from hal0d.manager import Aggregate, Lifecycle, Manager, aggregate, status_text
 from hal0d.slots.state import SlotState
 from hal0d.slots.view import SlotListener, SlotView
@@ -31,6 +38,9 @@ class RecordingBackend:
         self._views = {n: view(n) for n in names}
         self._listeners: list[SlotListener] = []
         self.pull_needed = False
+
+    def models_in_use(self) -> set[str]:
+        raise AssertionError("not used by these tests")
 
     def set(self, v: SlotView) -> None:
         self._views[v.name] = v
@@ -157,6 +167,7 @@ async def test_each_operation_asks_for_its_action(
     if pulling:
         backend.set(view("a", SlotState.PULLING, phase=PullPhase.DOWNLOAD))
     manager = Manager(make_config(tmp_path, ["a"]), backend, None)
+    manager.set_lifecycle(Lifecycle.RUNNING)
     asked = Asked()
     await getattr(manager, operation)("a", asked)
     assert asked.actions == expected
@@ -167,6 +178,7 @@ async def test_a_denied_caller_changes_nothing(tmp_path: Path) -> None:
     backend = RecordingBackend(["a"])
     backend.pull_needed = True
     manager = Manager(make_config(tmp_path, ["a"]), backend, None)
+    manager.set_lifecycle(Lifecycle.RUNNING)
     with pytest.raises(NotAuthorizedError):
         await manager.load("a", Asked(deny={"org.hal0.model.manage"}))
     assert backend.calls == []
@@ -202,17 +214,21 @@ async def test_reload_applies_a_good_config_and_keeps_the_old_one_on_error(
     assert manager.lifecycle is Lifecycle.RUNNING
 
 
-async def test_prune_keeps_every_model_the_config_refers_to(tmp_path: Path) -> None:
-    class Store:
-        def __init__(self) -> None:
-            self.referenced: set[str] = set()
-
-        async def prune(self, referenced: set[str]) -> object:
-            self.referenced = referenced
-            return None
-
-    config = make_config(tmp_path, ["a", "b"])
-    store = Store()
-    manager = Manager(config, RecordingBackend(["a", "b"]), store)
-    await manager.prune(Asked())
-    assert store.referenced == {s.model.sha256 for s in config.slots.values()}
+@pytest.mark.parametrize("operation", ["pull", "load", "unload", "restart", "cancel"])
+async def test_calls_before_recovery_answer_busy(tmp_path: Path, operation: str) -> None:
+    """Defect: the bus name is owned before the backend has adopted the running units;
+    a mutating call then acted on incomplete knowledge."""
+    backend = RecordingBackend(["a"])
+    manager = Manager(make_config(tmp_path, ["a"]), backend, None)
+    assert manager.lifecycle is Lifecycle.STARTING
+    asked = Asked()
+    with pytest.raises(BusyError, match="hal0d is starting"):
+        await getattr(manager, operation)("a", asked)
+    with pytest.raises(BusyError, match="hal0d is starting"):
+        await manager.prune(asked)
+    with pytest.raises(BusyError, match="hal0d is starting"):
+        await manager.reload(asked)
+    assert (backend.calls, asked.actions) == ([], [])
+    manager.set_lifecycle(Lifecycle.RUNNING)
+    await getattr(manager, operation)("a", asked)
+    assert backend.calls == [(operation, "a")]

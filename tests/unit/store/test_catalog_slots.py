@@ -1,14 +1,18 @@
 """Slots that name a catalog entry: resolved through the verified catalog, then pulled."""
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from hal0d.config import CatalogSource, Config, GlobalConfig, ModelRef, SlotConfig
 from hal0d.errors import ConfigError
+from hal0d.slots.adapters import Adapters
 from hal0d.slots.model_request import ModelResolver
-from hal0d.slots.pull_backend import PullOnlyBackend
+from hal0d.slots.nosystemd import NoSystemd
+from hal0d.slots.probe import HttpProbe
+from hal0d.slots.supervisor import SlotSupervisor
 from hal0d.slots.view import SlotView
 from hal0d.store.progress import PullPhase
 from hal0d.store.settings import StoreSettings
@@ -122,12 +126,12 @@ async def test_catalog_slot_pulls_the_listed_file(
     catalog = tmp_path / "pub" / "main.toml"
     write_catalog(catalog, keys, 1, {"tiny": (tls_server.url("/tiny.gguf"), sha256(data))})
     global_ = global_config(tmp_path, keys_dir, catalog)
-    chat = slot(ModelRef(catalog_name="tiny"))
+    chat = replace(slot(ModelRef(catalog_name="tiny")), port=8100)
     config = Config(config_dir=tmp_path, global_=global_, slots={"chat": chat})
     store = ModelStore(settings)
     await store.open()
     try:
-        backend = PullOnlyBackend(config, store)
+        backend = SlotSupervisor(config, Adapters(NoSystemd(), HttpProbe(), store))
         finished: asyncio.Future[SlotView] = asyncio.get_running_loop().create_future()
 
         def on_view(view: SlotView) -> None:
@@ -137,6 +141,7 @@ async def test_catalog_slot_pulls_the_listed_file(
         backend.subscribe(on_view)
         await backend.pull("chat")
         view = await asyncio.wait_for(finished, 30)
+        await backend.stop()
     finally:
         await store.close()
     assert view.phase is PullPhase.DONE, view.last_error
