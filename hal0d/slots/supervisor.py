@@ -26,7 +26,7 @@ from hal0d.errors import BusyError, ConfigError, Hal0Error, NoSuchSlotError
 from hal0d.slots import envfile
 from hal0d.slots.adapters import DEFAULT_TIMING, Adapters, Timing
 from hal0d.slots.identity import forget_identity, reference
-from hal0d.slots.launcher import Launcher
+from hal0d.slots.launcher import Launcher, check_port
 from hal0d.slots.model_request import ModelResolver
 from hal0d.slots.models import SlotModels
 from hal0d.slots.record import SlotRecord, unconfigured
@@ -203,6 +203,7 @@ class SlotSupervisor:
             return
         if record.tracker.unit_is_running:
             return  # a configured change waits for Restart: never rewrite a running unit's file
+        check_port(record, list(self._records.values()))
         if self._models.path_for(record) is None:
             size = record.config.model.size
             if size is not None:

@@ -9,6 +9,7 @@ driver calls the way systemd 252 does for the product's Type=notify slot unit, i
   active/running with a new ``InvocationID``; a running unit's start job changes nothing;
 - a restart job reads the env file again; a stop job leaves inactive/dead;
 - ``crash()`` is systemd's automatic restart: ``NRestarts`` + 1, the env file read again;
+- a unit in ``slow_stops`` drains: its stop job leaves it deactivating until ``finish_stop()``;
 - every change is announced to ``on_unit_changed`` listeners, after the job's reply, as
   systemd's ``PropertiesChanged`` would be.
 
@@ -52,8 +53,12 @@ class FakeUnits:
         self.units: dict[str, UnitProperties] = {}
         self.started_with: dict[str, dict[str, str]] = {}  # env of each running unit's start
         self.jobs: list[tuple[str, str]] = []
-        self.fail_next_start: dict[str, str] = {}  # unit → Result= of its next start
+        # unit → Result= of its next start ("dependency": only the job fails, with that result)
+        self.fail_next_start: dict[str, str] = {}
+        self.slow_stops: set[str] = set()
         self.subscribed = False
+        self.read = asyncio.Event()  # set whenever properties() answers
+        self._stopping: dict[str, asyncio.Future[str]] = {}
         self._listeners: list[Callable[[str], None]] = []
         self._pids = iter(range(1000, 100000))
 
@@ -74,7 +79,10 @@ class FakeUnits:
         ](unit)
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[str] = loop.create_future()
-        loop.call_soon(waiter.set_result, result)
+        if result:
+            loop.call_soon(waiter.set_result, result)
+        else:
+            self._stopping[unit] = waiter
         return Job(self, verb, unit, f"/org/freedesktop/systemd1/job/{len(self.jobs)}", waiter)  # type: ignore[arg-type]
 
     async def reset_failed_unit(self, unit: str) -> None:
@@ -86,6 +94,7 @@ class FakeUnits:
         return [u for u in self.units if any(fnmatch.fnmatch(u, p) for p in patterns)]
 
     async def properties(self, unit: str) -> UnitProperties | None:
+        self.read.set()
         return self.units.get(unit)
 
     def _forget_job(self, path: str) -> None:
@@ -111,6 +120,9 @@ class FakeUnits:
         failure = self.fail_next_start.pop(unit, None)
         if failure is None and not self._env_path(unit).exists():
             failure = "resources"
+        if failure == "dependency":  # the job failed; the unit itself never ran
+            self._set(unit, self.units.get(unit) or replace(INACTIVE, unit=unit))
+            return "dependency"
         if failure is not None:
             self.started_with.pop(unit, None)
             props = replace(INACTIVE, unit=unit, active_state="failed", sub_state="failed")
@@ -120,7 +132,17 @@ class FakeUnits:
         self._run(unit, 0 if previous is None else previous.n_restarts)
         return "done"
 
+    def finish_stop(self, unit: str) -> None:
+        """The draining unit's runner has exited."""
+        self.slow_stops.discard(unit)
+        self._stop(unit)
+        self._stopping.pop(unit).set_result("done")
+
     def _stop(self, unit: str) -> str:
+        if unit in self.slow_stops:
+            props = replace(self.units[unit], active_state="deactivating", sub_state="stop-sigterm")
+            self._set(unit, replace(props, job_type="stop"))
+            return ""
         self.started_with.pop(unit, None)
         previous = self.units.get(unit) or replace(INACTIVE, unit=unit)
         self._set(unit, replace(INACTIVE, unit=unit, n_restarts=previous.n_restarts))
@@ -155,9 +177,11 @@ class FakeProbe:
     def __init__(self, units: FakeUnits) -> None:
         self._units = units
         self.probed: list[int] = []
+        self.asked = asyncio.Event()  # set at every probe
 
     async def probe(self, port: int, api_key: str | None = None) -> ProbeResult:
         self.probed.append(port)
+        self.asked.set()
         for env in self._units.started_with.values():
             if env.get(envspec.PORT) == str(port):
                 return ProbeResult(200, Traffic())

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hal0d.config import Config, load_config
+from hal0d.manager import Lifecycle, Manager
 from hal0d.slots.adapters import Adapters, ModelSource, Timing
 from hal0d.slots.supervisor import SlotSupervisor
 from hal0d.slots.view import SlotView
@@ -69,8 +70,11 @@ class World:
     def remove_slot(self, name: str) -> None:
         (self.config_dir / "slots" / f"{name}.toml").unlink()
 
-    def signed_catalog(self, entries: dict[str, Model], serial: int = 1) -> None:
-        """A local catalog file, signed by a key in keys_dir, listed in hal0.toml."""
+    def signed_catalog(
+        self, entries: dict[str, Model], serial: int = 1, *, remote: bool = False
+    ) -> None:
+        """A catalog signed by a key in keys_dir, listed in hal0.toml: a local file, or
+        (``remote``) served with its signature by the world's HTTP server."""
         keys_dir = self.root / "keys"
         keys = self._keys(keys_dir)
         text = f"serial = {serial}\n" + "".join(
@@ -81,7 +85,13 @@ class World:
         catalog.parent.mkdir(exist_ok=True)
         catalog.write_text(text)
         sign(keys, catalog)
-        self.write_global(f'\n[[catalogs]]\nname = "main"\nurl = "{catalog}"\nallow_http = true\n')
+        url = str(catalog)
+        if remote:
+            self.server.serve("/main.toml", catalog.read_bytes())
+            signature = catalog.with_name(catalog.name + ".minisig")
+            self.server.serve("/main.toml.minisig", signature.read_bytes())
+            url = self.server.url("/main.toml")
+        self.write_global(f'\n[[catalogs]]\nname = "main"\nurl = "{url}"\nallow_http = true\n')
 
     def _keys(self, keys_dir: Path) -> Keys:
         keys = Keys(self.root / "signer" / "minisign.pub", self.root / "signer" / "minisign.key")
@@ -102,11 +112,19 @@ class World:
         return dict(line.split("=", 1) for line in lines if not line.startswith("#"))
 
 
+class Allowed:
+    async def require(self, action: str) -> None:
+        """Every action is allowed."""
+
+
 class Hal0d:
     """One run of hal0d's slot side: a supervisor over the world's files and fake systemd."""
 
-    def __init__(self, world: World, store: ModelSource, supervisor: SlotSupervisor) -> None:
+    def __init__(
+        self, world: World, store: ModelSource, supervisor: SlotSupervisor, probe: FakeProbe
+    ) -> None:
         self.world = world
+        self.probe = probe
         self.store = store
         self.supervisor = supervisor
         self._changed = asyncio.Event()
@@ -122,8 +140,14 @@ class Hal0d:
             await self._changed.wait()
         return view
 
+    async def prune(self) -> object:
+        """Prune as a caller on the bus asks for it (the Manager, authorized)."""
+        manager = Manager(self.supervisor._config, self.supervisor, self.store)  # type: ignore[arg-type]
+        manager.set_lifecycle(Lifecycle.RUNNING)
+        return await manager.prune(Allowed())
+
     async def reload(self) -> None:
-        config, problems = load_config(self.world.config_dir, None)
+        config, problems = load_config(self.world.config_dir)
         assert config is not None, problems
         self.supervisor.apply_config(config)
         await asyncio.sleep(0)  # let the background part of applying start
@@ -138,15 +162,16 @@ async def hal0d(
     store = ModelStore(settings)
     await store.open()
     source = wrap(store) if wrap else store
+    probe = FakeProbe(world.units)
     supervisor = SlotSupervisor(
         world.config(),
-        Adapters(systemd=world.units, prober=FakeProbe(world.units), store=source),
+        Adapters(systemd=world.units, prober=probe, store=source),
         env_dir=world.env_dir,
         timing=Timing(tick=0.05),
     )
     try:
         await supervisor.start()
-        yield Hal0d(world, source, supervisor)
+        yield Hal0d(world, source, supervisor, probe)
     finally:
         await supervisor.stop()
         await store.close()
