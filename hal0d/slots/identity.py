@@ -80,6 +80,15 @@ def forget_identity(state_dir: Path, name: str) -> None:
         identity_path(state_dir, name).unlink(missing_ok=True)
 
 
+def forget_others(state_dir: Path, names: set[str]) -> None:
+    """Remove the identity files of slots that are neither configured nor running."""
+    directory = state_dir / SLOTS_DIR
+    for file in directory.glob("*.json") if directory.is_dir() else ():
+        if file.name.removesuffix(".json") not in names:
+            with contextlib.suppress(OSError):
+                file.unlink()
+
+
 def launched_from_env(values: dict[str, str], remembered: Launched | None) -> Launched | None:
     """What a running unit was started with, read from its env file before anything rewrites
     it; what hal0d remembers of that same start fills in the digest and reference."""

@@ -160,12 +160,13 @@ class SlotModels:
     @staticmethod
     def keep_set(records: Iterable[SlotRecord], config: Config) -> set[str]:
         """Every digest Prune must keep: configured, resolved, served by a running unit, being
-        pulled. A configured model whose digest hal0d does not know makes Prune refuse."""
+        pulled, or run by a unit being stopped. A configured model whose digest hal0d does
+        not know makes Prune refuse."""
         keep = {slot.model.sha256 for slot in config.slots.values() if slot.model.sha256}
         unknown = []
         for record in records:
             launched = record.identity.launched
-            keep |= {record.wanted_sha256, record.pull_sha256, record.identity.resolved}
+            keep |= {record.wanted_sha256, record.pull_sha256}
             if launched is not None and (record.tracker.unit_is_up or record.removed):
                 keep.add(launched.sha256)
             if not record.removed and not record.wanted_sha256:

@@ -25,7 +25,7 @@ from hal0d.config.ports import save_assignments
 from hal0d.errors import BusyError, ConfigError, Hal0Error, NoSuchSlotError
 from hal0d.slots import envfile
 from hal0d.slots.adapters import DEFAULT_TIMING, Adapters, Timing
-from hal0d.slots.identity import forget_identity, reference
+from hal0d.slots.identity import forget_identity, forget_others, reference
 from hal0d.slots.launcher import Launcher, check_port
 from hal0d.slots.model_request import ModelResolver
 from hal0d.slots.models import SlotModels
@@ -89,10 +89,15 @@ class SlotSupervisor:
                 self._records[name] = unconfigured(name, self._config)
         for record in list(self._records.values()):
             await self._watcher.refresh(record)
+            if record.removed:  # its slot file went while hal0d was down
+                self._retire(record)
+        names = set(self._records)
+        await asyncio.to_thread(forget_others, self._config.global_.state_dir, names)
         await self._watcher.probe_all()
         self._watcher.publish_all()
         self._tasks.spawn(self._watcher.tick_loop(), "slot supervision")
         self._tasks.spawn(self._refresh_catalogs(), "refreshing the catalogs")
+        self._tasks.spawn(self._save_ports(), "saving port assignments")
         for record in list(self._records.values()):
             if record.config.autostart and not record.removed and not record.tracker.unit_is_up:
                 await self._autostart(record.name)
@@ -168,17 +173,18 @@ class SlotSupervisor:
         await self._launcher.stop(record)
 
     async def _after_apply(self, added: list[SlotRecord]) -> None:
-        config = self._config.global_
-        await self._models.recall(added, config)
-        ports = {name: slot.port or 0 for name, slot in self._config.slots.items()}
-        try:
-            await asyncio.to_thread(save_assignments, config.state_dir, ports)
-        except OSError as error:
-            log.warning("cannot save port assignments: %s", error)
-        await self._models.resolve_known(self._records.values(), config)
+        await self._models.recall(added, self._config.global_)
+        await self._save_ports()
         for record in list(self._records.values()):
             self._watcher.schedule_refresh(record)
-        self._watcher.publish_all()
+        await self._refresh_catalogs()
+
+    async def _save_ports(self) -> None:
+        ports = {name: slot.port or 0 for name, slot in self._config.slots.items()}
+        try:
+            await asyncio.to_thread(save_assignments, self._config.global_.state_dir, ports)
+        except OSError as error:
+            log.warning("cannot save port assignments: %s", error)
 
     # -- SlotBackend: actions ------------------------------------------------------------
 

@@ -1,12 +1,16 @@
 """Every configuration `check-config` rejects, the daemon rejects too — at start and on
 reload — and every one the daemon would reject, `check-config` reports: loading is the one
-place a configuration can be refused, so applying one never fails halfway."""
+place a configuration can be refused, so applying one never fails halfway. (The command line
+of `check-config` itself is tested in test_check_config_cli.py.)"""
 
+import argparse
+import io
 import shutil
 from pathlib import Path
 
 import pytest
 
+from hal0d.cli import check_config
 from hal0d.config import load_config
 from hal0d.daemon import read_config
 from hal0d.errors import ConfigError
@@ -16,14 +20,15 @@ from hal0d.slots.supervisor import SlotSupervisor
 from hal0d.store.settings import StoreSettings
 from hal0d.store.store import ModelStore
 from tests.support.units import FakeProbe, FakeUnits
-from tests.unit.config.test_check_config_cli import BAD, GOOD_SLOT, check_config
+from tests.unit.config.test_check_config_cli import BAD, GOOD_SLOT
 
 
 @pytest.mark.parametrize("case", BAD, ids=[case.name for case in BAD])
 async def test_a_config_check_config_rejects_is_rejected_at_start_and_on_reload(
     case: Path, tmp_path: Path
 ) -> None:
-    assert check_config(case / "etc").returncode == 78
+    report = io.StringIO()
+    assert check_config.run(argparse.Namespace(config_dir=case / "etc"), report) == 78
     with pytest.raises(ConfigError, match="has errors"):
         read_config(case / "etc")  # the daemon's start: exit 78
 

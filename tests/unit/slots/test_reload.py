@@ -122,3 +122,18 @@ async def test_a_changed_port_applies_at_the_next_start_and_endpoint_follows_the
         view = await daemon.until("a", lambda v: v.endpoint == "http://127.0.0.1:8150")
         assert (view.state, view.last_error) == (SlotState.READY, "")
         assert world.units.started_with[A]["LLAMA_ARG_PORT"] == "8150"
+
+
+async def test_a_unit_whose_slot_file_went_while_hal0d_was_down_is_stopped(world: World) -> None:
+    url_slot(world, "a", "m1")
+    url_slot(world, "b", "m2")
+    async with hal0d(world) as daemon:
+        await daemon.supervisor.load("a")
+        await daemon.until("a", lambda v: v.state is SlotState.READY)
+    world.remove_slot("a")
+    async with hal0d(world) as daemon:
+        assert set(daemon.supervisor.views()) == {"b"}
+        while world.units.running(A):
+            world.units.read.clear()
+            await world.units.read.wait()
+        assert world.units.jobs[-1] == ("StopUnit", A)
