@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from tests.unit.slots.harness import World  # noqa: PLC0415
+    from tests.unit.slots.harness import World
 
 
 @pytest.fixture
