@@ -109,7 +109,7 @@ class SlotSupervisor:
             log.error("autostart of slot %s failed: %s", name, error)  # noqa: TRY400
 
     async def _refresh_catalogs(self) -> None:
-        await self._models.refresh_catalogs(self._records.values(), self._config.global_)
+        await self._models.refresh_catalogs(list(self._records.values()), self._config.global_)
         self._watcher.publish_all()
 
     async def stop(self) -> None:
