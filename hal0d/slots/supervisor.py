@@ -129,6 +129,7 @@ class SlotSupervisor:
         before anything changed — none. A running unit keeps its model and port until its next
         start; a slot whose file is gone has its unit stopped (with the usual drain)."""
         added = self._apply(config)
+        self._watcher.publish_all()  # the views are the new config's when Reload returns
         self._tasks.spawn(self._after_apply(added), "applying the configuration")
 
     def _apply(self, config: Config) -> list[SlotRecord]:

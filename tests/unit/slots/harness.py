@@ -147,10 +147,11 @@ class Hal0d:
         return await manager.prune(Allowed())
 
     async def reload(self) -> None:
+        """As the Manager reloads: load the files, apply them (the rest follows in the
+        background)."""
         config, problems = load_config(self.world.config_dir)
         assert config is not None, problems
         self.supervisor.apply_config(config)
-        await asyncio.sleep(0)  # let the background part of applying start
 
 
 @contextlib.asynccontextmanager
