@@ -1,12 +1,15 @@
 """A real HTTP(S) server on loopback that serves files and misbehaves on request.
 
-Each request takes the next `Fault` from the server's script (none left: behave); every
-request is logged with its Range / If-Range headers, the status sent and the body bytes
-written to the socket, so tests can assert what the client asked for and what it reused.
-Range and If-Range follow RFC 9110 unless a fault says otherwise.
+Each request takes the next `Fault` from the server's script (none left: a copy of
+``server.every``, by default a fault-free one); every request is logged with its Range /
+If-Range headers, the status sent, the body bytes written to the socket and whether the client
+closed a connection the server held open, so tests can assert what the client asked for, what
+it reused and when it hung up. Range and If-Range follow RFC 9110 unless a fault says otherwise.
 """
 
+import dataclasses
 import hashlib
+import select
 import socket
 import ssl
 import threading
@@ -30,6 +33,12 @@ class Fault:
     ignore_if_range: bool = False  # serve the range even if the validator no longer matches
     redirect_to: str | None = None  # answer 302 to this URL
     replace_with: bytes | None = None  # after this request, the file has new content
+    trickle: float | None = None  # send the body one byte at a time, this many per second
+    silent_after: int | None = None  # after this many body bytes, send nothing until the
+    #                                  client closes the connection (logged: client_closed)
+    extra: int = 0  # send this many bytes more than the body announced, with its last bytes
+    chunked: bool = False  # Transfer-Encoding: chunked instead of a Content-Length
+    content_length: str | None = None  # send this Content-Length header value instead
 
 
 @dataclass
@@ -52,6 +61,7 @@ class RequestLog:
     status: int = 0
     body_start: int = 0
     bytes_sent: int = 0
+    client_closed: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -67,6 +77,9 @@ class FaultServer:
         self.state = _State()
         self.resume = threading.Event()
         self.paused = threading.Event()
+        self.closing = threading.Event()
+        self.silent = threading.Event()  # a request has gone silent (Fault.silent_after)
+        self.every = Fault()  # what a request does when the script is empty
         handler = type("Handler", (_Handler,), {"server_state": self.state, "owner": self})
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
@@ -82,6 +95,7 @@ class FaultServer:
 
     def __exit__(self, *exc: object) -> None:
         self.resume.set()
+        self.closing.set()
         self._httpd.shutdown()
         self._httpd.server_close()
 
@@ -125,7 +139,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.headers.get("Accept-Encoding"),
         )
         with state.lock:
-            fault = state.faults.popleft() if state.faults else Fault()
+            every = dataclasses.replace(self.owner.every)  # a copy: faults are consumed
+            fault = state.faults.popleft() if state.faults else every
             resource = state.files.get(self.path)
             state.log.append(entry)
         try:
@@ -155,8 +170,11 @@ class _Handler(BaseHTTPRequestHandler):
             "ETag": resource.etag,
             "Last-Modified": resource.last_modified,
             "Accept-Ranges": "bytes",
-            "Content-Length": str(size - start),
+            "Content-Length": fault.content_length or str(size - start),
         }
+        if fault.chunked:
+            del headers["Content-Length"]
+            headers["Transfer-Encoding"] = "chunked"
         if status == 206:
             headers["Content-Range"] = f"bytes {start}-{size - 1}/{size}"
         entry.status, entry.body_start = status, start
@@ -164,7 +182,51 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self._body(entry, memoryview(resource.data)[start:], fault)
+        body = memoryview(resource.data)[start:]
+        if fault.chunked:
+            self._chunked(entry, bytes(body) + bytes(fault.extra))
+        elif fault.trickle is not None:
+            self._trickle(entry, body, fault.trickle)
+        elif fault.extra:
+            self._body(entry, body[:-1024], fault)  # the tail and the excess in one write
+            self.wfile.write(bytes(body[-1024:]) + bytes(fault.extra))
+            entry.bytes_sent = len(body) + fault.extra
+        else:
+            self._body(entry, body, fault)
+        if fault.silent_after is not None:
+            self._stay_silent(entry)
+
+    def _trickle(self, entry: RequestLog, body: memoryview, rate: float) -> None:
+        for index in range(len(body)):
+            self.wfile.write(body[index : index + 1])
+            with self.server_state.lock:
+                entry.bytes_sent = index + 1
+            if self.owner.closing.wait(1 / rate):
+                return
+
+    def _chunked(self, entry: RequestLog, body: bytes) -> None:
+        for offset in range(0, len(body), CHUNK):
+            piece = body[offset : offset + CHUNK]
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            with self.server_state.lock:
+                entry.bytes_sent = offset + len(piece)
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _stay_silent(self, entry: RequestLog) -> None:
+        """Hold the connection open, sending nothing, until the client closes it."""
+        self.wfile.flush()
+        self.owner.silent.set()
+        while not self.owner.closing.is_set():
+            readable, _, _ = select.select([self.connection], [], [], 0.05)
+            if readable:
+                try:
+                    data = self.connection.recv(1)
+                except (OSError, ssl.SSLError):
+                    data = b""
+                if not data:
+                    entry.client_closed.set()
+                    break
+        self.close_connection = True
 
     def _range(self, resource: Resource, fault: Fault) -> tuple[int, int]:
         requested = self.headers.get("Range")
@@ -184,6 +246,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _body(self, entry: RequestLog, body: memoryview, fault: Fault) -> None:
         sent = 0
+        if fault.silent_after is not None:
+            body = body[: fault.silent_after]
         while sent < len(body):
             if fault.drop_after is not None and sent >= fault.drop_after:
                 self._drop()
