@@ -14,6 +14,7 @@ class CatalogSource:
     url: str  # https URL, or an absolute path of a local catalog file
     verify: str  # one of VERIFY_MODES; "signature" unless the admin says otherwise
     allow_http: bool = False
+    ca_file: Path | None = None  # None: the global ca_file
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,15 @@ class GlobalConfig:
     log_level: str = "info"
     quarantine_max_bytes: int = 8 << 30
     partial_max_age: float = 7 * 86400.0
+    # Pulls: see docs/store.md ("Slow and broken links") for how these work together.
     stall_timeout: float = 60.0
+    speed_limit: int = 1024  # bytes per second, averaged over speed_time; 0 turns it off
+    speed_time: float = 30.0
+    retries: int = 5
+    backoff_initial: float = 1.0
+    backoff_max: float = 60.0
+    connect_timeout: float = 30.0
+    ca_file: Path | None = None  # CA certificates trusted in addition to the system's
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ class ModelResolver:
                 allow_http=model.allow_http,
                 verify=model.verify,
                 name=slot.name,
+                slot=slot.name,
             )
         wanted = model.catalog_name or ""
         refusals = []
@@ -45,7 +46,9 @@ class ModelResolver:
         candidates = self._candidates(wanted, config)
         if candidates:
             source, entry = candidates[0]
-            return entry.to_request(allow_http=source.allow_http, verify=source.verify)
+            return entry.to_request(
+                allow_http=source.allow_http, verify=source.verify, slot=slot.name
+            )
         configured = ", ".join(source.name for source in config.catalogs) or "none"
         refused = "".join(f"; {reason}" for reason in refusals)
         raise ConfigError(

@@ -52,7 +52,9 @@ class CatalogEntry:
     size: int | None
     metadata: Mapping[str, str] = field(default_factory=dict)
 
-    def to_request(self, *, allow_http: bool = False, verify: str = "checksum") -> PullRequest:
+    def to_request(
+        self, *, allow_http: bool = False, verify: str = "checksum", slot: str = ""
+    ) -> PullRequest:
         return PullRequest(
             url=self.url,
             sha256=self.sha256,
@@ -60,6 +62,7 @@ class CatalogEntry:
             allow_http=allow_http,
             verify=verify,
             name=self.name,
+            slot=slot,
         )
 
 

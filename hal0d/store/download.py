@@ -4,15 +4,16 @@ Each attempt asks for the bytes after what the partial file already holds (``Ran
 only if the remote file is still the one those bytes came from (``If-Range`` with the saved
 ETag or Last-Modified). ``206`` continues; ``200`` starts over; ``416`` means the partial may
 already be complete, so it is verified. Transient failures are retried with bounded
-exponential backoff and jitter, always from the original URL; the failure count resets when
-an attempt made progress. Everything here blocks: it runs in a thread, never on the loop.
+exponential backoff and jitter, always from the original URL. An attempt that reached the
+speed limit on average resets the failure count, however it ended; one that did not counts as
+a failure even if it gained bytes (`hal0d.store.pace`). Everything received is written and
+counts for the next attempt. Everything here blocks: it runs in a thread, never on the loop.
 """
 
 import contextlib
 import logging
 import os
 import random
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,14 +22,25 @@ from pathlib import Path
 import httpx
 
 from hal0d.atomic import fsync_dir
+from hal0d.config.sizes import format_rate, format_size
 from hal0d.errors import DownloadError, IntegrityError
 from hal0d.store import http
-from hal0d.store.errors import ChecksumMismatchError, NoSpaceError, PullCancelledError
+from hal0d.store.abort import Abort
+from hal0d.store.boundary import edge
+from hal0d.store.errors import (
+    ChecksumMismatchError,
+    InsecureUrlError,
+    NoSpaceError,
+    OverlongBodyError,
+    PullCancelledError,
+)
 from hal0d.store.layout import Layout, read_json, write_json_atomic
+from hal0d.store.pace import attempt_ok
 from hal0d.store.pipeline import Pipeline
 from hal0d.store.progress import PullPhase
 from hal0d.store.quarantine import QuarantineRecord, quarantine_file
-from hal0d.store.settings import StoreSettings
+from hal0d.store.settings import StoreSettings, backoff_cap
+from hal0d.store.transport import ABORT_EXTENSION, PACE_EXTENSION, READ_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +59,23 @@ class PullRequest:
     allow_http: bool = False
     verify: str = "checksum"  # "signature" (catalog was signed) | "checksum" | "no"
     name: str = ""  # catalog entry or slot, for messages
+    slot: str = ""  # the slot that asked for it, for messages
 
     @property
     def label(self) -> str:
-        return self.name or self.url
+        """Who wants what, for messages: "qwen for slot 'chat'", "slot 'chat'"."""
+        parts = [self.name] if self.name and self.name != self.slot else []
+        if self.slot:
+            parts.append(f"slot {self.slot!r}")
+        return " for ".join(parts) or self.url
 
 
 @dataclass(frozen=True)
 class TransferHooks:
-    """How a transfer talks back: progress reports and the cancel flag it polls."""
+    """How a transfer talks back: progress reports, and the abort that cancels it."""
 
     report: Reporter
-    cancel: threading.Event
+    cancel: Abort
 
 
 class _StartOver(Exception):  # noqa: N818 - a control-flow signal, not an error
@@ -67,7 +84,7 @@ class _StartOver(Exception):  # noqa: N818 - a control-flow signal, not an error
 
 def backoff_delay(failures: int, settings: StoreSettings, rng: random.Random) -> float:
     """Full-jitter exponential backoff: uniform in [cap/2, cap], cap doubling up to the max."""
-    cap = min(settings.backoff_max, settings.backoff_initial * (2 ** max(failures - 1, 0)))
+    cap = backoff_cap(failures, settings)
     return rng.uniform(cap / 2, cap)
 
 
@@ -89,8 +106,15 @@ class Transfer:
         self.part = layout.partial_path(self._key)
         self.meta_path = layout.partial_meta_path(self._key)
         self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
+        self._last_hop = request.url
+        self._gained = 0  # bytes received by the current attempt
 
     def run(self) -> Path:
+        """The verified model's path; only exceptions of hal0d's tree leave here."""
+        with edge(f"pulling {self.request.label} from {self.request.url}"):
+            return self._run()
+
+    def _run(self) -> Path:
         if self.request.sha256:
             final = self.layout.model_path(self.request.sha256)
             if final.exists():
@@ -105,27 +129,32 @@ class Transfer:
     def _attempts(self, client: httpx.Client) -> Path:
         failures = 0
         start_overs = 0
+        rule = self.settings.speed_rule
         while True:
             self._check_cancel()
-            before = self._partial_size()
+            started, self._gained = time.monotonic(), 0
             try:
                 return self._attempt(client)
             except _StartOver as exc:
                 start_overs += 1
                 if start_overs > MAX_START_OVERS:
                     raise DownloadError(
-                        f"{self.request.label}: gave up after {start_overs} restarts: {exc}"
+                        f"{self.request.label}: gave up after {start_overs} restarts"
+                        f" ({self._where()}): {exc}"
                     ) from None
                 log.info("%s: starting over: %s", self.request.label, exc)
                 self._discard_partial()
+            except OverlongBodyError as exc:
+                self._discard_partial()  # its framing was wrong: trust none of it
+                raise OverlongBodyError(f"{self.request.label}: {exc}") from None
             except (http.TransientError, httpx.TransportError) as exc:
+                self._check_cancel()
                 self._raise_if_permanent(exc)
-                failures = 0 if self._partial_size() > before else failures + 1
+                seconds = time.monotonic() - started
+                ok = attempt_ok(rule, self._gained, seconds)
+                failures = 0 if ok else failures + 1
                 if failures > self.settings.retries:
-                    raise DownloadError(
-                        f"{self.request.label}: giving up after {failures} attempts without"
-                        f" progress: {_describe(exc)}"
-                    ) from None
+                    raise DownloadError(self._give_up(failures, seconds, exc)) from None
                 delay = backoff_delay(failures, self.settings, self._rng)
                 log.warning(
                     "%s: attempt failed (%s); retrying in %.2f s",
@@ -136,12 +165,25 @@ class Transfer:
                 if self._cancel.wait(delay):
                     self._check_cancel()
 
+    def _give_up(self, failures: int, seconds: float, exc: BaseException) -> str:
+        rule = self.settings.speed_rule
+        if rule.speed_limit > 0:
+            rate = format_rate(self._gained / seconds if seconds > 0 else 0.0)
+            below = f"below the speed limit of {rule.describe_limit()}; the last averaged {rate}"
+        else:
+            below = "without progress"
+        return (
+            f"{self.request.label}: giving up after {failures} attempts in a row {below}"
+            f" ({self._where()}): {_describe(exc)}"
+        )
+
     def _raise_if_permanent(self, exc: Exception) -> None:
         if isinstance(exc, httpx.UnsupportedProtocol):
-            raise DownloadError(f"{self.request.url}: {exc}") from exc
+            raise DownloadError(f"{self.request.label}: {self._where()}: {exc}") from exc
         if http.is_certificate_error(exc):
             raise DownloadError(
-                f"{self.request.url}: the server's TLS certificate is not trusted: {exc}"
+                f"{self.request.label}: {self._where()}: the server's TLS certificate is not"
+                f" trusted (ca_file adds a private CA): {exc}"
             ) from exc
 
     def _attempt(self, client: httpx.Client) -> Path:
@@ -154,17 +196,24 @@ class Transfer:
             headers["Range"] = f"bytes={offset}-"
             if if_range := http.if_range_value(saved.get("validator", {})):
                 headers["If-Range"] = if_range
-        response = http.open_stream(client, self.request.url, headers, self.request.allow_http)
+        extensions = {PACE_EXTENSION: self.settings.speed_rule, ABORT_EXTENSION: self._cancel}
+        try:
+            response = http.open_stream(
+                client, self.request.url, headers, self.request.allow_http, extensions
+            )
+        except InsecureUrlError as exc:
+            raise InsecureUrlError(f"{self.request.label}: {exc}") from None
         with contextlib.closing(response) as r:
-            http.raise_for_status(r, self.request.url)
+            self._last_hop = str(r.url)
+            http.raise_for_status(r, f"{self.request.label}: {self._where()}")
             if r.status_code == 416:
                 return self._after_416(r, offset)
             offset, total = self._start_point(r, offset, saved)
             encoding = r.headers.get("content-encoding", "identity").lower()
             if encoding != "identity":
                 raise DownloadError(
-                    f"{self.request.url} was sent with Content-Encoding {encoding}"
-                    " although identity was asked for"
+                    f"{self.request.label}: {self._where()} was sent with Content-Encoding"
+                    f" {encoding} although identity was asked for"
                 )
             self._check_expected_size(total)
             if total is not None:
@@ -182,11 +231,11 @@ class Transfer:
         self, response: httpx.Response, offset: int, saved: dict[str, object]
     ) -> tuple[int, int | None]:
         """The offset this response continues from and the file's total size (if known)."""
-        length = response.headers.get("content-length")
+        length = http.content_length(response)
         if response.status_code == 200:
             if offset:
                 log.info("%s: server sent the whole file; starting over", self.request.label)
-            return 0, int(length) if length else None
+            return 0, length
         content_range = http.parse_content_range(response.headers.get("content-range"))
         if content_range is None or content_range.start != offset:
             raise _StartOver(f"unusable Content-Range {response.headers.get('content-range')!r}")
@@ -208,12 +257,17 @@ class Transfer:
 
     def _receive(self, response: httpx.Response, offset: int, total: int | None) -> tuple[str, int]:
         self._report(PullPhase.DOWNLOAD, offset, total or 0)
+        # A body of unknown length (chunked) stops one block past the size expected.
+        limit = total if total is not None else self.request.size
         pipeline = Pipeline(self.part, offset)
         reported = offset
         try:
             for chunk in response.iter_raw():
                 pipeline.feed(chunk)
-                if pipeline.size - reported >= 1 << 20:
+                self._gained += len(chunk)
+                if limit is not None and pipeline.size > limit:
+                    break
+                if pipeline.size - reported >= READ_BYTES:
                     self._check_cancel()
                     reported = pipeline.size
                     self._report(None, reported, total or 0)
@@ -232,6 +286,10 @@ class Transfer:
 
     def _finalize(self, digest: str, size: int) -> Path:
         expected = self.request.sha256
+        if self.request.size is not None and size > self.request.size:
+            self._quarantine(
+                digest, size, f"more than the expected {format_size(self.request.size)} sent"
+            )
         if expected and digest != expected.lower():
             self._quarantine(digest, size, "checksum mismatch")
         if self.request.size is not None and size != self.request.size:
@@ -265,7 +323,7 @@ class Transfer:
         kept = f"kept in {where}" if where else "dropped: larger than the quarantine bound"
         message = (
             f"{self.request.label}: {reason}: expected SHA-256 {expected or '(any)'},"
-            f" got {digest} ({size} bytes from {self.request.url}); {kept}"
+            f" got {digest} ({format_size(size)} from {self._where()}); {kept}"
         )
         if reason == "checksum mismatch":
             raise ChecksumMismatchError(message, expected, digest, where)
@@ -274,19 +332,26 @@ class Transfer:
     def _check_expected_size(self, total: int | None) -> None:
         if total is not None and self.request.size is not None and total != self.request.size:
             raise IntegrityError(
-                f"{self.request.label}: {self.request.url} offers {total} bytes,"
-                f" expected {self.request.size}"
+                f"{self.request.label}: {self._where()} offers {format_size(total)},"
+                f" expected {format_size(self.request.size)}"
             )
 
     def _check_space(self, needed: int) -> None:
         stat = os.statvfs(self.layout.models_dir)
         free = stat.f_bavail * stat.f_frsize
-        if needed + self.settings.free_space_margin > free:
+        margin = self.settings.free_space_margin
+        if needed + margin > free:
             raise NoSpaceError(
-                f"{self.request.label}: not enough free space in {self.layout.models_dir}:"
-                f" {needed} bytes to download plus {self.settings.free_space_margin} kept free,"
-                f" {free} available"
+                f"{self.request.label}: not enough free space in {self.layout.models_dir}"
+                f" for {self.request.url}: {format_size(needed)} to download plus"
+                f" {format_size(margin)} kept free, {format_size(free)} available"
             )
+
+    def _where(self) -> str:
+        """The URL, and where redirects led if they did."""
+        if self._last_hop != self.request.url:
+            return f"{self.request.url} (redirected to {self._last_hop})"
+        return self.request.url
 
     def _partial_size(self) -> int:
         try:
@@ -302,8 +367,8 @@ class Transfer:
     def _check_cancel(self) -> None:
         if self._cancel.is_set():
             raise PullCancelledError(
-                f"pull of {self.request.label} cancelled; {self._partial_size()} bytes kept"
-                " to resume from"
+                f"pull of {self.request.label} cancelled; {format_size(self._partial_size())}"
+                " kept to resume from"
             )
 
 

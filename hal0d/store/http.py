@@ -6,14 +6,16 @@ every hop must pass the same scheme rule as the first URL.
 
 import re
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import httpx
 
 from hal0d import __version__
 from hal0d.errors import DownloadError
-from hal0d.store.errors import HttpStatusError, InsecureUrlError
+from hal0d.store.errors import HttpStatusError, InsecureUrlError, TransientError
 from hal0d.store.settings import StoreSettings
 from hal0d.store.transport import DownloadTransport
 
@@ -25,14 +27,17 @@ RETRIED_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)")
 
 
-class TransientError(DownloadError):
-    """A failure worth another attempt (connection, stall, 5xx...)."""
+__all__ = ["TransientError"]  # re-exported: callers catch http.TransientError
 
 
-def make_client(settings: StoreSettings) -> httpx.Client:
+def make_client(settings: StoreSettings, ca_file: Path | None = None) -> httpx.Client:
+    """A client for downloads; ``ca_file`` (else the settings') adds a trusted CA."""
     # An SSLContext, not a CA path (`verify="path"` is deprecated in httpx 0.28); it goes to
     # the download transport, which works the same under httpx 0.23 and 0.28.
-    context = settings.ssl_context or ssl.create_default_context()
+    if ca_file is not None:
+        context = ssl_context(ca_file)
+    else:
+        context = settings.ssl_context or ssl_context(settings.ca_file)
     timeout = httpx.Timeout(
         connect=settings.connect_timeout,
         read=settings.stall_timeout,  # per read: no byte for this long is a stall
@@ -45,6 +50,21 @@ def make_client(settings: StoreSettings) -> httpx.Client:
         follow_redirects=False,
         headers={"User-Agent": f"hal0d/{__version__}"},
     )
+
+
+def ssl_context(ca_file: Path | None) -> ssl.SSLContext:
+    """The system's trusted CAs, plus the certificates in ``ca_file`` if given."""
+    context = ssl.create_default_context()
+    if ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=str(ca_file))
+        except OSError as exc:  # ssl.SSLError included: not a PEM file
+            reason = exc.strerror or str(exc)
+            raise DownloadError(
+                f"ca_file {str(ca_file)!r} cannot be used: {reason}; it must be a readable"
+                " PEM file of CA certificates"
+            ) from None
+    return context
 
 
 def check_url(url: str, allow_http: bool) -> None:
@@ -60,12 +80,19 @@ def check_url(url: str, allow_http: bool) -> None:
 
 
 def open_stream(
-    client: httpx.Client, url: str, headers: dict[str, str], allow_http: bool
+    client: httpx.Client,
+    url: str,
+    headers: dict[str, str],
+    allow_http: bool,
+    extensions: Mapping[str, Any] | None = None,
 ) -> httpx.Response:
-    """GET ``url`` streaming, following redirects under the scheme rule; caller closes."""
+    """GET ``url`` streaming, following redirects under the scheme rule; caller closes.
+    ``response.url`` is the last hop."""
     for _hop in range(MAX_REDIRECTS + 1):
         check_url(url, allow_http)
-        response = client.send(client.build_request("GET", url, headers=headers), stream=True)
+        request = client.build_request("GET", url, headers=headers)
+        request.extensions.update(extensions or {})
+        response = client.send(request, stream=True)
         location = response.headers.get("location")
         if response.status_code not in REDIRECT_STATUSES or not location:
             return response
@@ -79,15 +106,28 @@ def open_stream(
     raise DownloadError(f"more than {MAX_REDIRECTS} redirects starting at {url}")
 
 
-def raise_for_status(response: httpx.Response, url: str) -> None:
-    """Accepts 200, 206 and 416 (the caller interprets those); raises for anything else."""
+def raise_for_status(response: httpx.Response, who: str) -> None:
+    """Accepts 200, 206 and 416 (the caller interprets those); raises for anything else.
+    ``who`` starts the message: the URL, or what was pulled and from where."""
     status = response.status_code
     if status in (200, 206, 416):
         return
-    text = f"{url} answered HTTP {status} {response.reason_phrase}".rstrip()
+    text = f"{who} answered HTTP {status} {response.reason_phrase}".rstrip()
     if status in RETRIED_STATUSES:
         raise TransientError(text)
     raise HttpStatusError(text, status)
+
+
+def content_length(response: httpx.Response) -> int | None:
+    """The declared body length, None if not given; DownloadError if it is not a number."""
+    value = response.headers.get("content-length")
+    if value is None:
+        return None
+    if not value.strip().isdigit():
+        raise DownloadError(
+            f"{response.url} sent a malformed Content-Length {value!r} (not a byte count)"
+        )
+    return int(value)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ import threading
 from pathlib import Path
 
 from hal0d.errors import DownloadError
+from hal0d.store.boundary import translated
 
 BATCH_BYTES = 1 << 20
 QUEUE_BATCHES = 32
@@ -88,24 +89,38 @@ class Pipeline:
             self._flush()
 
     def finish(self) -> tuple[str, int]:
-        """Wait for the threads, fsync the file; the digest covers the whole file."""
-        self._flush()
-        self._stop()
+        """Wait for the threads, fsync the file; the digest covers the whole file.
+        Whatever fails, the threads have stopped and the file is closed on return."""
         try:
+            self._flush()
+            self._stop()
             self._raise_errors()
             os.fsync(self._fd)
+        except OSError as exc:
+            raise translated(exc, f"syncing {self.path}") from exc
         finally:
-            os.close(self._fd)
+            self._stop()
+            self._close()
         return self._digest.hexdigest(), self.size
 
     def abort(self) -> None:
-        """Stop; bytes already received are still written so a later attempt resumes there."""
+        """Stop; bytes already received are still written so a later attempt resumes there.
+        Never raises: it runs while another error is on its way out."""
         with self._progress:
             self._stop_hashing = True
             self._progress.notify_all()
-        self._flush()
-        self._stop()
-        os.close(self._fd)
+        try:
+            self._flush()
+        except DownloadError:
+            pass  # a write already failed; that error is the one being raised
+        finally:
+            self._stop()
+            self._close()
+
+    def _close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
     def _flush(self) -> None:
         if not self._pending:
@@ -124,12 +139,13 @@ class Pipeline:
         self._syncer.join()
 
     def _raise_errors(self) -> None:
-        if self._write_error is not None:
-            raise DownloadError(f"writing {self.path} failed: {self._write_error}")
-        if self._hash_error is not None:
-            raise DownloadError(f"reading back {self.path} failed: {self._hash_error}")
-        if self._sync_error is not None:
-            raise DownloadError(f"syncing {self.path} failed: {self._sync_error}")
+        for error, doing in (
+            (self._write_error, "writing"),
+            (self._hash_error, "reading back"),
+            (self._sync_error, "syncing"),
+        ):
+            if error is not None:
+                raise translated(error, f"{doing} {self.path}")
 
     def _write_loop(self) -> None:
         try:

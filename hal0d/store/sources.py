@@ -7,6 +7,7 @@ like a local one; a refused download leaves the previously fetched copy alone.
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -15,8 +16,10 @@ from hal0d.atomic import write_atomically
 from hal0d.config.model import CatalogSource
 from hal0d.errors import DownloadError
 from hal0d.store import http
+from hal0d.store.boundary import edge
 from hal0d.store.catalog import CATALOG_NAME, Catalog, CatalogError, load_catalog
 from hal0d.store.settings import StoreSettings
+from hal0d.store.transport import PACE_EXTENSION
 
 MAX_CATALOG_BYTES = 16 << 20
 
@@ -31,34 +34,42 @@ async def load_source(
     """Fetch (if remote), verify and accept one configured catalog; CatalogError if refused."""
     if not CATALOG_NAME.fullmatch(source.name):
         raise CatalogError(f"catalog {source.name!r}: not a valid catalog name")
-    factory = client_factory or (lambda: http.make_client(settings))
-    if source.url.startswith("/"):
-        path = Path(source.url)
-    else:
-        path = await asyncio.to_thread(_fetch, source, settings.state_dir, factory)
-    return await asyncio.to_thread(
-        load_catalog, path, keys_dir, settings.state_dir, source.verify, name=source.name
-    )
+    factory = client_factory or (lambda: http.make_client(settings, source.ca_file))
+
+    def fetch_and_load() -> Catalog:
+        with edge(f"catalog {source.name} ({source.url})", CatalogError):
+            if source.url.startswith("/"):
+                path = Path(source.url)
+            else:
+                path = _fetch(source, settings, factory)
+            return load_catalog(path, keys_dir, settings.state_dir, source.verify, name=source.name)
+
+    return await asyncio.to_thread(fetch_and_load)
 
 
-def _fetch(source: CatalogSource, state_dir: Path, factory: http.ClientFactory) -> Path:
-    directory = state_dir / "catalogs" / source.name
+def _fetch(source: CatalogSource, settings: StoreSettings, factory: http.ClientFactory) -> Path:
+    directory = settings.state_dir / "catalogs" / source.name
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / "catalog.toml"
     wanted = [(source.url, target)]
     if source.verify == "signature":
         wanted.append((source.url + ".minisig", directory / "catalog.toml.minisig"))
+    extensions = {PACE_EXTENSION: settings.speed_rule}
     with factory() as client:
-        fetched = [(_get(client, url, source), path) for url, path in wanted]
+        fetched = [(_get(client, url, source, extensions), path) for url, path in wanted]
     for data, path in fetched:
         write_atomically(path, data)
     return target
 
 
-def _get(client: httpx.Client, url: str, source: CatalogSource) -> bytes:
+def _get(
+    client: httpx.Client, url: str, source: CatalogSource, extensions: Mapping[str, object]
+) -> bytes:
     label = f"catalog {source.name} ({url})"
     try:
-        response = http.open_stream(client, url, {"Accept-Encoding": "identity"}, source.allow_http)
+        response = http.open_stream(
+            client, url, {"Accept-Encoding": "identity"}, source.allow_http, extensions
+        )
         with contextlib.closing(response):
             if response.status_code != 200:
                 raise CatalogError(f"{label}: HTTP {response.status_code}")

@@ -9,11 +9,14 @@ joined it has cancelled.
 import asyncio
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
 from hal0d.errors import Hal0Error, InvalidNameError
 from hal0d.store import http
+from hal0d.store.abort import Abort
+from hal0d.store.boundary import edge
 from hal0d.store.download import VERIFY_MODES, PullRequest, Transfer, TransferHooks
 from hal0d.store.errors import PullCancelledError
 from hal0d.store.layout import Layout, StoreLock, check_sha256
@@ -103,12 +106,12 @@ class _Download:
     def __init__(
         self,
         request: PullRequest,
-        transfer: Callable[[threading.Event, Callable[..., None]], Transfer],
+        transfer: Callable[[Abort, Callable[..., None]], Transfer],
         previous: "_Download | None",
     ) -> None:
         self.request = request
         self.progress = Progress()
-        self.cancel_event = threading.Event()
+        self.cancel_event = Abort()  # also shuts down the connection a transfer waits on
         self.handles: list[PullHandle] = []
         self.stopping = False
         loop = asyncio.get_running_loop()
@@ -169,8 +172,9 @@ class ModelStore:
         """Create the layout and take the store lock; BusyError if another process has it."""
 
         def take() -> None:
-            self.layout.create_dirs()
-            self._lock.acquire()
+            with edge(f"opening the model store {self.layout.models_dir}"):
+                self.layout.create_dirs()
+                self._lock.acquire()
 
         await asyncio.to_thread(take)
         self._open = True
@@ -201,7 +205,7 @@ class ModelStore:
         if running is not None and not running.stopping and not running.task.done():
             return running.attach()
 
-        def transfer(cancel: threading.Event, report: Callable[..., None]) -> Transfer:
+        def transfer(cancel: Abort, report: Callable[..., None]) -> Transfer:
             hooks = TransferHooks(report, cancel)
             return Transfer(request, self.settings, self._client_factory, hooks)
 
@@ -214,16 +218,22 @@ class ModelStore:
         """Re-hash a stored model; False if it is missing or damaged (then quarantined)."""
         self._require_open()
         sha256 = check_sha256(sha256)
-        return await asyncio.to_thread(
-            scrub, self.layout, sha256, self.settings.quarantine_max_bytes
-        )
+
+        def check() -> bool:
+            with edge(f"checking the stored model {sha256}"):
+                return scrub(self.layout, sha256, self.settings.quarantine_max_bytes)
+
+        return await asyncio.to_thread(check)
 
     async def prune(self, referenced: set[str]) -> PruneReport:
         self._require_open()
         active = set(self._running)
-        return await asyncio.to_thread(
-            prune, self.layout, referenced, self.settings.partial_max_age, active
-        )
+
+        def remove() -> PruneReport:
+            with edge(f"pruning the model store {self.layout.models_dir}"):
+                return prune(self.layout, referenced, self.settings.partial_max_age, active)
+
+        return await asyncio.to_thread(remove)
 
     def _forget(self, key: str, download: _Download) -> None:
         if self._running.get(key) is download:
@@ -250,11 +260,4 @@ def _checked(request: PullRequest) -> PullRequest:
     if request.size is not None and request.size < 0:
         raise InvalidNameError(f"{request.label}: size {request.size} is negative")
     http.check_url(request.url, request.allow_http)
-    return PullRequest(
-        url=request.url,
-        sha256=sha256,
-        size=request.size,
-        allow_http=request.allow_http,
-        verify=request.verify,
-        name=request.name,
-    )
+    return replace(request, sha256=sha256)
