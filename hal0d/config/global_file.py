@@ -1,9 +1,12 @@
 """/etc/hal0/hal0.toml: settings for the daemon as a whole."""
 
 import os
+import ssl
 import stat
+from pathlib import Path
 from urllib.parse import urlsplit
 
+from hal0d.config.durations import format_duration
 from hal0d.config.model import LOG_LEVELS, VERIFY_MODES, CatalogSource, GlobalConfig
 from hal0d.config.problems import shown
 from hal0d.config.reader import TableReader
@@ -11,6 +14,7 @@ from hal0d.config.sizes import VALID_FORMS as SIZE_FORMS
 from hal0d.config.sizes import parse_size
 
 DEFAULTS = GlobalConfig()
+MAX_RETRIES = 100
 
 
 def read_global(reader: TableReader) -> GlobalConfig:
@@ -30,8 +34,16 @@ def read_global(reader: TableReader) -> GlobalConfig:
         quarantine_max_bytes=_size(reader, "quarantine_max", d.quarantine_max_bytes),
         partial_max_age=_duration_or(reader, "partial_max_age", d.partial_max_age, zero=True),
         stall_timeout=_duration_or(reader, "stall_timeout", d.stall_timeout, zero=False),
+        speed_limit=_size(reader, "speed_limit", d.speed_limit),
+        speed_time=_duration_or(reader, "speed_time", d.speed_time, zero=False),
+        retries=reader.integer("retries", d.retries, minimum=0, maximum=MAX_RETRIES) or 0,
+        backoff_initial=_duration_or(reader, "backoff_initial", d.backoff_initial, zero=True),
+        backoff_max=_duration_or(reader, "backoff_max", d.backoff_max, zero=True),
+        connect_timeout=_duration_or(reader, "connect_timeout", d.connect_timeout, zero=False),
+        ca_file=_ca_file(reader),
     )
     _check_names_unique(reader, config.catalogs)
+    _check_backoff(reader, config)
     reader.finish()
     return config
 
@@ -87,8 +99,42 @@ def _catalog(table: TableReader) -> CatalogSource:
     verify = table.string("verify", "signature", choices=VERIFY_MODES)
     if verify == "no":
         table.warning("verify", '"no": models listed in this catalog are not verified at all')
+    ca_file = _ca_file(table)
     table.finish()
-    return CatalogSource(name=name, url=url, verify=verify, allow_http=allow_http)
+    return CatalogSource(name=name, url=url, verify=verify, allow_http=allow_http, ca_file=ca_file)
+
+
+def _ca_file(reader: TableReader) -> Path | None:
+    """An absolute path to a PEM file of CA certificates that parses as one."""
+    path = reader.path("ca_file", None)
+    if path is None:
+        return None
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=str(path))
+    except ssl.SSLError:  # an OSError too: first
+        reader.error(
+            "ca_file",
+            f"{str(path)!r} holds no PEM certificate; "
+            "use a file of one or more -----BEGIN CERTIFICATE----- blocks",
+        )
+        return None
+    except OSError as error:
+        reader.error(
+            "ca_file",
+            f"{str(path)!r} cannot be read ({error.strerror or error}); "
+            "use a readable PEM file of CA certificates",
+        )
+        return None
+    return path
+
+
+def _check_backoff(reader: TableReader, config: GlobalConfig) -> None:
+    if config.backoff_max < config.backoff_initial:
+        reader.error(
+            "backoff_max",
+            f"{format_duration(config.backoff_max)!r} is shorter than backoff_initial "
+            f"({format_duration(config.backoff_initial)!r}); use a duration at least as long",
+        )
 
 
 def check_url(reader: TableReader, key: str, url: str, allow_http: bool) -> bool:
