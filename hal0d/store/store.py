@@ -18,7 +18,7 @@ from hal0d.store import http
 from hal0d.store.abort import Abort
 from hal0d.store.boundary import edge
 from hal0d.store.download import VERIFY_MODES, PullRequest, Transfer, TransferHooks
-from hal0d.store.errors import PullCancelledError
+from hal0d.store.errors import InsecureUrlError, PullCancelledError
 from hal0d.store.layout import Layout, StoreLock, check_sha256
 from hal0d.store.progress import Progress, ProgressSnapshot, PullPhase
 from hal0d.store.prune import PruneReport, prune
@@ -193,7 +193,8 @@ class ModelStore:
 
     def has(self, sha256: str) -> bool:
         """Whether the verified model is in the store (one stat; fine to call on the loop)."""
-        return self.layout.model_path(sha256).is_file()
+        with edge(f"looking for the model {sha256} in {self.layout.models_dir}"):
+            return self.layout.model_path(sha256).is_file()
 
     def pull(self, request: PullRequest) -> PullHandle:
         """Start (or join) the pull of a model. Bad requests raise here, transfer errors in
@@ -259,5 +260,8 @@ def _checked(request: PullRequest) -> PullRequest:
         )
     if request.size is not None and request.size < 0:
         raise InvalidNameError(f"{request.label}: size {request.size} is negative")
-    http.check_url(request.url, request.allow_http)
+    try:
+        http.check_url(request.url, request.allow_http)
+    except InsecureUrlError as exc:
+        raise InsecureUrlError(f"{request.label}: {exc}") from None
     return replace(request, sha256=sha256)

@@ -13,7 +13,12 @@ import pytest
 
 from hal0d.errors import DownloadError, Hal0Error, IntegrityError
 from hal0d.store.download import PullRequest
-from hal0d.store.errors import NoSpaceError, OverlongBodyError, PullCancelledError
+from hal0d.store.errors import (
+    InsecureUrlError,
+    NoSpaceError,
+    OverlongBodyError,
+    PullCancelledError,
+)
 from hal0d.store.settings import StoreSettings
 from hal0d.store.store import ModelStore
 from hal0d.store.transport import READ_BYTES
@@ -194,7 +199,10 @@ async def test_a_full_disk_leaves_no_thread_and_no_descriptor(
     request = dataclasses.replace(request_for(server, data), size=None)
     with pytest.raises(NoSpaceError, match="No space left on device"):
         await pull_once(on_tiny, request)
-    assert pull_threads() == []
+    for thread in pull_threads():
+        if thread.name == "hal0d-pull":  # it has handed its error over and is returning
+            await asyncio.to_thread(thread.join, HANG_GUARD)
+    assert pull_threads() == []  # the pipeline's threads stopped before the error left
     assert descriptors_under(tiny_disk) == []
 
 
@@ -227,6 +235,9 @@ async def test_messages_say_gib_name_the_slot_and_both_ends_of_a_redirect(
         await pull_once(settings, huge)
     assert "10.0 TiB (10995116277760 bytes) to download" in str(full.value)
     assert "slot 'chat'" in str(full.value)
+    plain = dataclasses.replace(request, url="http://127.0.0.1:1/m.gguf")
+    with pytest.raises(InsecureUrlError, match=r"^test-model for slot 'chat': http://.* plain"):
+        await pull_once(settings, plain)
 
 
 async def test_only_the_exception_tree_leaves_the_store(
