@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import TextIO
 
 from hal0d.config import CONFIG_DIR_ENV, DEFAULT_CONFIG_DIR, Severity, config_dir, load_config
-from hal0d.config.access import DAEMON_USER, check_daemon_access
 from hal0d.config.problems import Problems
+from hal0d.config.readable import DAEMON_USER, check_daemon_access
 
 EX_OK = 0
 EX_CONFIG = 78  # sysexits.h, as systemd tools use it for configuration errors
@@ -26,7 +26,7 @@ def add_parser(subcommands: "argparse._SubParsersAction[argparse.ArgumentParser]
     )
     add_config_dir_option(parser)
     parser.add_argument(
-        "--daemon-user",
+        "--user",
         default=DAEMON_USER,
         metavar="USER",
         help=f"the user hal0d runs as, for the readability checks (default: {DAEMON_USER})",
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     config, problems = load_config(directory)
     if config is not None:
         access = Problems()
-        check_daemon_access(config, getattr(args, "daemon_user", DAEMON_USER), access)
+        check_daemon_access(config, getattr(args, "user", DAEMON_USER), access)
         problems += access.items
         if access.has_errors:
             config = None

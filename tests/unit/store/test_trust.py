@@ -73,7 +73,7 @@ def test_an_unusable_ca_file_is_a_download_error(tmp_path: Path) -> None:
 def check_config(config_dir: Path, user: str) -> subprocess.CompletedProcess[str]:
     hal0d = Path(sys.executable).parent / "hal0d"
     return subprocess.run(
-        [hal0d, "check-config", "--config-dir", config_dir, "--daemon-user", user],
+        [hal0d, "check-config", "--config-dir", config_dir, "--user", user],
         capture_output=True,
         text=True,
         timeout=30,
