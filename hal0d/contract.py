@@ -18,3 +18,4 @@ ACTION_CONFIG_RELOAD = "org.hal0.config.reload"
 
 SLOT_UNIT_TEMPLATE = "hal0-slot@{}.service"
 DAEMON_UNIT = "hal0d.service"
+DAEMON_USER = "_hal0"  # User= of hal0d.service, from sysusers.d

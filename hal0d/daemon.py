@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 SYSTEMD_NAME = "org.freedesktop.systemd1"
 STATUS_INTERVAL = 1.0  # STATUS= at most once a second; the bus has the fine-grained view
+# How soon Status notices a llama-server installed (or removed) by the admin; Load and
+# Reload look at once.
+LLAMA_SERVER_RECHECK = 5.0
 
 
 class DaemonBackend(ConfigurableBackend, Protocol):
@@ -121,12 +124,14 @@ class Daemon:
         unsubscribe = manager.subscribe(lambda: status.change({"Status": manager.status}))
         try:
             await store.open()
+            await manager.check_llama_server()
             await backend.start()  # recovers the slots' state from their units
             self._install_signals(manager)  # before READY=1: systemd may signal at once
             manager.set_lifecycle(Lifecycle.RUNNING)
             self._notifier.ready(manager.status)
             log.info("hal0d ready: %s", manager.status)
             self._tasks.spawn(self._watchdog(), "watchdog pings")
+            self._tasks.spawn(self._recheck_llama_server(manager), "llama-server re-check")
             await self._until_stopped_or_disconnected(bus)
             manager.set_lifecycle(Lifecycle.STOPPING)
             self._notifier.send("STOPPING=1", f"STATUS={manager.status}")
@@ -198,6 +203,11 @@ class Daemon:
         while True:
             self._notifier.watchdog()
             await asyncio.sleep(interval)
+
+    async def _recheck_llama_server(self, manager: Manager) -> None:
+        while True:
+            await asyncio.sleep(LLAMA_SERVER_RECHECK)
+            await manager.check_llama_server()
 
 
 async def run_daemon(config_dir: Path) -> None:

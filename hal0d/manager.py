@@ -11,10 +11,10 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 from typing import Protocol
 
 from hal0d.config import Config, Severity, load_config
+from hal0d.config.access import EXECUTE, Need, problem
 from hal0d.config.problems import log_problems
 from hal0d.contract import ACTION_CONFIG_RELOAD, ACTION_MODEL_MANAGE, ACTION_SLOT_MANAGE
 from hal0d.errors import BusyError, ConfigError, Hal0Error, NoSuchSlotError
@@ -88,7 +88,7 @@ def status_text(
     lifecycle: Lifecycle,
     views: Mapping[str, SlotView],
     progress: Aggregate,
-    llama_server: Path | None,
+    llama_server_problem: str | None,
     *,
     units_available: bool = True,
 ) -> str:
@@ -105,8 +105,8 @@ def status_text(
         problems.append(f"slot{'s' if len(failed) > 1 else ''} in error: {', '.join(failed)}")
     if not units_available:
         problems.append("systemd is not reachable, slots cannot start")
-    if llama_server is not None and not llama_server.exists():
-        problems.append(f"llama-server not found at {llama_server}")
+    if llama_server_problem:
+        problems.append(llama_server_problem)
     summary = _summary(views, progress)
     if problems:
         return f"degraded: {'; '.join(problems)} ({summary})"
@@ -157,6 +157,7 @@ class Manager:
         self._last_final = Aggregate()
         self._listeners: list[Listener] = []
         self._reload_lock = asyncio.Lock()
+        self._llama_server_problem: str | None = None  # as last checked, off the event loop
         backend.subscribe(self._on_view)
 
     # -- reading ---------------------------------------------------------------------------
@@ -186,7 +187,7 @@ class Manager:
             self._lifecycle,
             views,
             self.progress,
-            self._config.global_.llama_server,
+            self._llama_server_problem,
             units_available=self._units_available,
         )
 
@@ -213,6 +214,7 @@ class Manager:
         await auth.require(ACTION_SLOT_MANAGE)
         if self._backend.needs_pull(name):
             await auth.require(ACTION_MODEL_MANAGE)
+        await self.check_llama_server()
         await self._backend.load(name)
 
     async def unload(self, name: str, auth: Authorizer) -> None:
@@ -269,6 +271,16 @@ class Manager:
         self._backend.apply_config(config)  # all or nothing
         self._config = config
         log.info("configuration reloaded: %d slot(s)", len(config.slots))
+        await self.check_llama_server()
+
+    async def check_llama_server(self) -> None:
+        """Look at the llama-server binary again (in a thread: it is file-system I/O)."""
+        path = self._config.global_.llama_server
+        found = await asyncio.to_thread(problem, Need(path, EXECUTE))
+        text = None if found is None else f"llama-server {str(path)!r} {found}"
+        if text != self._llama_server_problem:
+            self._llama_server_problem = text
+            self._changed()
 
     # -- internals -------------------------------------------------------------------------
 

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import TextIO
 
 from hal0d.config import CONFIG_DIR_ENV, DEFAULT_CONFIG_DIR, Severity, config_dir, load_config
-from hal0d.config.problems import Problems
-from hal0d.config.readable import DAEMON_USER, check_daemon_access
+from hal0d.config.access import checker_for
+from hal0d.contract import DAEMON_USER
 
 EX_OK = 0
 EX_CONFIG = 78  # sysexits.h, as systemd tools use it for configuration errors
@@ -21,7 +21,7 @@ def add_parser(subcommands: "argparse._SubParsersAction[argparse.ArgumentParser]
             "Read hal0.toml and slots/*.toml, print every error and warning with the file, "
             "the key (or line:column) and what would be valid. Exit status 78 if there is "
             "an error, 0 otherwise (warnings alone do not fail). Run as root, it also checks "
-            "that the daemon's user can read the files the configuration names (ca_file)."
+            "that the daemon's user can use every path the configuration names."
         ),
     )
     add_config_dir_option(parser)
@@ -29,7 +29,7 @@ def add_parser(subcommands: "argparse._SubParsersAction[argparse.ArgumentParser]
         "--user",
         default=DAEMON_USER,
         metavar="USER",
-        help=f"the user hal0d runs as, for the readability checks (default: {DAEMON_USER})",
+        help=f"check paths as this user (default: {DAEMON_USER}, the user hal0d runs as)",
     )
     parser.set_defaults(func=run)
 
@@ -45,13 +45,10 @@ def add_config_dir_option(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     directory = config_dir(args.config_dir)
-    config, problems = load_config(directory)
-    if config is not None:
-        access = Problems()
-        check_daemon_access(config, getattr(args, "user", DAEMON_USER), access)
-        problems += access.items
-        if access.has_errors:
-            config = None
+    checker, note = checker_for(getattr(args, "user", DAEMON_USER))
+    if note is not None:
+        print(f"note: {note}", file=out)
+    config, problems = load_config(directory, checker=checker)
     for problem in problems:
         print(problem, file=out)
     errors = sum(1 for p in problems if p.severity is Severity.ERROR)

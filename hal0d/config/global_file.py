@@ -1,8 +1,6 @@
 """/etc/hal0/hal0.toml: settings for the daemon as a whole."""
 
-import os
 import ssl
-import stat
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -46,25 +44,6 @@ def read_global(reader: TableReader) -> GlobalConfig:
     _check_backoff(reader, config)
     reader.finish()
     return config
-
-
-def check_environment(reader: TableReader, config: GlobalConfig) -> None:
-    """Warnings about the machine, not the file: the daemon can still start and report them."""
-    binary = config.llama_server
-    if not binary.is_file():
-        reader.warning("llama_server", f"{str(binary)!r} does not exist; slots cannot start")
-    elif not os.access(binary, os.X_OK):
-        reader.warning("llama_server", f"{str(binary)!r} is not executable; slots cannot start")
-    try:
-        keys = config.keys_dir.stat()
-    except FileNotFoundError:
-        return
-    if keys.st_mode & (stat.S_IWGRP | stat.S_IWOTH) or keys.st_uid != 0:
-        reader.warning(
-            "keys_dir",
-            f"{str(config.keys_dir)!r} is writable by others than root; "
-            "trusted keys must be root's alone (chown root: and chmod 755)",
-        )
 
 
 def _port_range(reader: TableReader) -> tuple[int, int]:

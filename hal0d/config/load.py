@@ -3,13 +3,12 @@
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-import tomlkit
-from tomlkit.exceptions import ParseError
-
-from hal0d.config.global_file import check_environment, read_global
+from hal0d.config.access import Checker, as_current_user
+from hal0d.config.environment import check_environment
+from hal0d.config.global_file import read_global
 from hal0d.config.model import Config, GlobalConfig, SlotConfig
+from hal0d.config.parse import TomlFileError, read_toml
 from hal0d.config.ports import assign_ports, load_assignments
 from hal0d.config.problems import Problem, Problems
 from hal0d.config.reader import TableReader
@@ -22,14 +21,18 @@ SLOTS_DIR = "slots"
 
 
 def load_config(
-    config_dir: Path, previous_ports: Mapping[str, int] | None = None
+    config_dir: Path,
+    previous_ports: Mapping[str, int] | None = None,
+    *,
+    checker: Checker | None = None,
 ) -> tuple[Config | None, list[Problem]]:
     """The configuration, or None if any problem is an error; and all problems found.
 
     Everything that can reject a configuration is checked here — `hal0d check-config`, the
     daemon's start and a reload all call this — so applying a loaded one cannot fail. Slots
     without a port get one from the port range, keeping ``previous_ports`` (by default the
-    assignments saved in the state dir) where they are still free."""
+    assignments saved in the state dir) where they are still free. Paths the daemon needs
+    are checked by ``checker`` (default: as the current user)."""
     problems = Problems()
     if not config_dir.is_dir():
         problems.error(config_dir, "", "config directory does not exist")
@@ -37,9 +40,9 @@ def load_config(
     global_file = config_dir / GLOBAL_FILE
     global_reader = _reader(global_file, problems, missing_ok=True)
     global_ = GlobalConfig() if global_reader is None else read_global(global_reader)
-    check_environment(global_reader or TableReader(global_file, {}, problems), global_)
     slots = _read_slots(config_dir / SLOTS_DIR, global_, problems)
     _check_ports(slots, problems)
+    check_environment(global_file, global_, slots, problems, checker or as_current_user())
     if problems.has_errors:
         return None, problems.items
     if previous_ports is None:
@@ -80,19 +83,13 @@ def _read_slots(
 
 def _reader(file: Path, problems: Problems, *, missing_ok: bool) -> TableReader | None:
     try:
-        text = file.read_text(encoding="utf-8")
+        table = read_toml(file)
     except FileNotFoundError:
         if not missing_ok:
             problems.error(file, "", "file disappeared while reading the config")
         return None
-    except (OSError, UnicodeDecodeError) as error:
-        problems.error(file, "", f"cannot be read: {error}")
-        return None
-    try:
-        table: Mapping[str, Any] = tomlkit.parse(text).unwrap()
-    except ParseError as error:
-        message = str(error).removesuffix(f" at line {error.line} col {error.col}")
-        problems.error(file, f"{error.line}:{error.col + 1}", f"TOML syntax error: {message}")
+    except TomlFileError as error:
+        problems.error(file, error.where, error.message)
         return None
     return TableReader(file, table, problems)
 

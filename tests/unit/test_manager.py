@@ -120,7 +120,7 @@ def test_status_priority(lifecycle: Lifecycle, states: dict[str, SlotState], exp
     assert status_text(lifecycle, views, Aggregate(), None) == expected
 
 
-def test_status_shows_pull_percentage_and_a_missing_llama_server(tmp_path: Path) -> None:
+def test_status_shows_pull_percentage_and_a_llama_server_problem() -> None:
     views = {
         "a": view("a", SlotState.READY),
         "b": view("b", SlotState.READY),
@@ -128,9 +128,9 @@ def test_status_shows_pull_percentage_and_a_missing_llama_server(tmp_path: Path)
     }
     progress = aggregate(views, Aggregate())
     assert status_text(Lifecycle.RUNNING, views, progress, None) == "2 slots ready, 1 pulling 41 %"
-    missing = tmp_path / "llama-server"
-    assert status_text(Lifecycle.RUNNING, views, progress, missing).startswith(
-        f"degraded: llama-server not found at {missing}"
+    problem = "llama-server '/x' does not exist"
+    assert status_text(Lifecycle.RUNNING, views, progress, problem).startswith(
+        f"degraded: {problem} (2 slots ready"
     )
 
 
