@@ -1,4 +1,5 @@
-"""Object paths for slots, encoded exactly as systemd's ``sd_bus_path_encode()`` does.
+"""Object paths encoded exactly as systemd's ``sd_bus_path_encode()`` does: the slots' own, and
+systemd's unit paths (`hal0d.systemd.units`).
 
 A label keeps ASCII letters, and digits except in the first position; every other byte
 (``-``, ``_``, a leading digit, anything non-ASCII as its UTF-8 bytes) becomes ``_xx`` in

@@ -5,7 +5,7 @@ hal0d.store.store.ModelStore); the system tier passes the same classes pointed a
 """
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,6 +22,7 @@ TICK = 1.0
 
 class UnitDriver(Protocol):
     async def subscribe(self) -> None: ...
+    async def watch_units(self, units: Collection[str]) -> None: ...
     def on_unit_changed(self, listener: Callable[[str], None]) -> Callable[[], None]: ...
     async def queue_job(self, verb: str, unit: str, mode: str = "replace") -> Job: ...
     async def reset_failed_unit(self, unit: str) -> None: ...

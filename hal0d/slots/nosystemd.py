@@ -5,7 +5,7 @@ The slot supervisor runs on it unchanged — views, pulls, Prune and reload are 
 and every unit operation answers a `UnitError` that says why.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from hal0d.errors import UnitError
 from hal0d.systemd.client import Job
@@ -17,6 +17,9 @@ VERBS = {"StartUnit": "start", "StopUnit": "stop", "RestartUnit": "restart"}
 class NoSystemd:
     async def subscribe(self) -> None:
         """Nothing to subscribe to."""
+
+    async def watch_units(self, units: Collection[str]) -> None:
+        """No unit signals to ask for."""
 
     def on_unit_changed(self, listener: Callable[[str], None]) -> Callable[[], None]:
         return lambda: None

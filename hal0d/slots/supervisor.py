@@ -34,7 +34,7 @@ from hal0d.slots.state import SlotState
 from hal0d.slots.view import SlotListener, SlotView
 from hal0d.slots.watcher import SlotWatcher
 from hal0d.store.progress import ProgressSnapshot
-from hal0d.systemd.units import SLOT_UNIT_PATTERN, slot_from_unit
+from hal0d.systemd.units import SLOT_UNIT_PATTERN, slot_from_unit, slot_unit
 from hal0d.tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,7 @@ class SlotSupervisor:
             name = slot_from_unit(unit)
             if name is not None and name not in self._records:
                 self._records[name] = unconfigured(name, self._config)
+        await self._watch_units()
         for record in list(self._records.values()):
             await self._watcher.refresh(record)
             if record.removed:  # its slot file went while hal0d was down
@@ -167,6 +168,10 @@ class SlotSupervisor:
             record.pull.cancel()
         self._tasks.spawn(self._stop_retired(record), f"stopping removed slot {record.name}")
 
+    async def _watch_units(self) -> None:
+        """systemd's signals for exactly the units of the slots hal0d knows."""
+        await self._systemd.watch_units([slot_unit(name) for name in self._records])
+
     async def _stop_retired(self, record: SlotRecord) -> None:
         if record.tracker.unit is None:
             self._drop(record)
@@ -174,6 +179,7 @@ class SlotSupervisor:
         await self._launcher.stop(record)
 
     async def _after_apply(self, added: list[SlotRecord]) -> None:
+        await self._watch_units()
         await self._models.recall(added, self._config.global_)
         await self._save_ports()
         for record in list(self._records.values()):

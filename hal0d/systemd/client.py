@@ -6,12 +6,21 @@ dbus-fast 1.84 (Debian bookworm) and 5.x.
 Jobs are waited for race-free: systemd may emit `JobRemoved` for a job before the coroutine
 that queued it has even seen the job path in the method reply. While any job call is
 outstanding, every JobRemoved is remembered, and the waiter first looks there.
+
+Signals are believed only from the current owner of org.freedesktop.systemd1. Any local user
+can send a signal to hal0d's connection (unicast signals pass every match rule), so a
+`JobRemoved` or `PropertiesChanged` from anyone else is dropped. The owner is tracked through
+`NameOwnerChanged`: `systemctl daemon-reexec` (every systemd upgrade runs it) gives systemd a
+new connection and unique name; systemd keeps its subscribers across it, and hal0d subscribes
+again anyway. Unit signals are asked for per watched unit — one match rule each, since unit
+paths are escaped and a slot-unit wildcard cannot be written — so changes of other units on
+the machine never wake hal0d (256 slots take 258 of the bus's 512 rules per connection).
 """
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, NamedTuple
 
 from dbus_fast import Message, MessageType, Variant
@@ -19,7 +28,7 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.errors import DBusError
 
 from hal0d.errors import Hal0Error, NotAuthorizedError, UnitError
-from hal0d.systemd.units import UNIT_PATH_PREFIX, UnitProperties, unit_from_path
+from hal0d.systemd.units import UnitProperties, unit_from_path, unit_path
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +39,9 @@ UNIT = "org.freedesktop.systemd1.Unit"
 SERVICE = "org.freedesktop.systemd1.Service"
 JOB = "org.freedesktop.systemd1.Job"
 PROPERTIES = "org.freedesktop.DBus.Properties"
-DBUS = "org.freedesktop.DBus"
+BUS_DAEMON = "org.freedesktop.DBus"
 NO_SUCH_UNIT = "org.freedesktop.systemd1.NoSuchUnit"
+ALREADY_SUBSCRIBED = "org.freedesktop.systemd1.AlreadySubscribed"
 NO_SUCH_JOB = "org.freedesktop.systemd1.NoSuchJob"
 ACCESS_DENIED = (
     "org.freedesktop.DBus.Error.AccessDenied",
@@ -39,12 +49,22 @@ ACCESS_DENIED = (
 )
 JOB_TIMEOUT = 30.0
 
-MATCH_RULES = (
-    f"type='signal',sender='{SYSTEMD}',path='{MANAGER_PATH}',interface='{MANAGER}',"
-    "member='JobRemoved'",
-    f"type='signal',sender='{SYSTEMD}',interface='{PROPERTIES}',member='PropertiesChanged',"
-    f"path_namespace='{UNIT_PATH_PREFIX.rstrip('/')}'",
+OWNER_RULE = (
+    f"type='signal',sender='{BUS_DAEMON}',path='/org/freedesktop/DBus',interface='{BUS_DAEMON}',"
+    f"member='NameOwnerChanged',arg0='{SYSTEMD}'"
 )
+JOB_RULE = (
+    f"type='signal',sender='{SYSTEMD}',path='{MANAGER_PATH}',interface='{MANAGER}',"
+    "member='JobRemoved'"
+)
+
+
+def unit_rule(unit: str) -> str:
+    """The match rule for one unit's PropertiesChanged."""
+    return (
+        f"type='signal',sender='{SYSTEMD}',path='{unit_path(unit)}',interface='{PROPERTIES}',"
+        "member='PropertiesChanged'"
+    )
 
 
 UnitListener = Callable[[str], None]
@@ -57,7 +77,7 @@ class Target(NamedTuple):
 
 
 MANAGER_TARGET = Target(SYSTEMD, MANAGER_PATH, MANAGER)
-BUS_TARGET = Target(DBUS, "/org/freedesktop/DBus", DBUS)
+BUS_TARGET = Target(BUS_DAEMON, "/org/freedesktop/DBus", BUS_DAEMON)
 
 
 def properties_of(path: str) -> Target:
@@ -78,6 +98,10 @@ class SystemdClient:
         self._calls_in_flight = 0
         self._unit_listeners: list[UnitListener] = []
         self._handler_installed = False
+        self._owner: str | None = None  # unique name of org.freedesktop.systemd1
+        self._watched: set[str] = set()
+        self._watch_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -105,13 +129,36 @@ class SystemdClient:
         return list(reply.body)
 
     async def subscribe(self) -> None:
-        """Ask for JobRemoved and unit PropertiesChanged signals (systemd sends none before)."""
+        """Ask for JobRemoved and the watched units' PropertiesChanged (systemd sends none
+        before), and follow who owns org.freedesktop.systemd1."""
         if not self._handler_installed:
             self._bus.add_message_handler(self._on_message)
             self._handler_installed = True
-        for rule in MATCH_RULES:
-            await self._call("AddMatch", "s", [rule], to=BUS_TARGET)
-        await self._call("Subscribe")
+        # The rule first, then the question: an owner change in between is not missed.
+        await self._call("AddMatch", "s", [OWNER_RULE], to=BUS_TARGET)
+        await self._call("AddMatch", "s", [JOB_RULE], to=BUS_TARGET)
+        (owner,) = await self._call("GetNameOwner", "s", [SYSTEMD], to=BUS_TARGET)
+        self._owner = str(owner)
+        await self._subscribe_to_systemd()
+
+    async def _subscribe_to_systemd(self) -> None:
+        try:
+            await self._call("Subscribe")
+        except DBusError as error:
+            if error.type != ALREADY_SUBSCRIBED:
+                raise
+
+    async def watch_units(self, units: Collection[str]) -> None:
+        """Receive PropertiesChanged of exactly these units (one match rule each)."""
+        async with self._watch_lock:
+            wanted = set(units)
+            for unit in sorted(wanted - self._watched):
+                await self._call("AddMatch", "s", [unit_rule(unit)], to=BUS_TARGET)
+                self._watched.add(unit)
+            for unit in sorted(self._watched - wanted):
+                self._watched.discard(unit)
+                with contextlib.suppress(DBusError):
+                    await self._call("RemoveMatch", "s", [unit_rule(unit)], to=BUS_TARGET)
 
     def on_unit_changed(self, listener: UnitListener) -> Callable[[], None]:
         """Call ``listener(unit_name)`` whenever a unit's properties change."""
@@ -121,15 +168,38 @@ class SystemdClient:
     def _on_message(self, message: Message) -> bool:
         if message.message_type != MessageType.SIGNAL:
             return False
-        if message.member == "JobRemoved" and message.interface == MANAGER:
+        if message.sender == BUS_DAEMON and message.member == "NameOwnerChanged":
+            name, _old, new = message.body
+            if name == SYSTEMD:
+                self._owner_changed(str(new))
+        elif self._owner is None or message.sender != self._owner:
+            pass  # not systemd: forged, or from before a re-exec
+        elif message.member == "JobRemoved" and message.path == MANAGER_PATH:
             _id, job_path, _unit, result = message.body
             self._job_removed(job_path, result)
-        elif message.member == "PropertiesChanged" and message.path:
-            unit = unit_from_path(message.path)
-            if unit is not None:
+        elif message.member == "PropertiesChanged" and message.interface == PROPERTIES:
+            unit = unit_from_path(message.path or "")
+            if unit is not None and unit in self._watched:
                 for listener in list(self._unit_listeners):
                     listener(unit)
         return False  # never consume: other handlers may want it too
+
+    def _owner_changed(self, new_owner: str) -> None:
+        log.info("org.freedesktop.systemd1 is now %s", new_owner or "gone (re-executing?)")
+        self._owner = new_owner or None
+        if new_owner:
+            task = asyncio.ensure_future(self._resubscribe())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _resubscribe(self) -> None:
+        try:
+            await self._subscribe_to_systemd()
+        except (DBusError, Hal0Error) as error:
+            log.error("cannot subscribe to systemd again: %s", error)  # noqa: TRY400
+        for listener in list(self._unit_listeners):  # what changed while it was away
+            for unit in sorted(self._watched):
+                listener(unit)
 
     def _job_removed(self, job_path: str, result: str) -> None:
         waiter = self._waiters.pop(job_path, None)
@@ -264,6 +334,10 @@ class Job:
         self.path = path
         self._client = client
         self._waiter = waiter
+
+    def done(self) -> bool:
+        """True once systemd reported the job's end."""
+        return self._waiter.done()
 
     async def result(self, within: float = JOB_TIMEOUT) -> str:
         """systemd's result for the job: "done", "failed", "canceled", "timeout", …"""

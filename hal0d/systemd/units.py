@@ -1,47 +1,25 @@
 """Pure helpers for systemd unit names and object paths (no D-Bus here)."""
 
-import re
 from dataclasses import dataclass
 
+from hal0d.bus.paths import decode_label, encode_label
 from hal0d.contract import SLOT_UNIT_TEMPLATE
 from hal0d.names import is_valid_slot_name
 
 UNIT_PATH_PREFIX = "/org/freedesktop/systemd1/unit/"
 SLOT_UNIT_PATTERN = SLOT_UNIT_TEMPLATE.format("*")
 _SLOT_PREFIX, _SLOT_SUFFIX = SLOT_UNIT_TEMPLATE.split("{}")
-_ESCAPED = re.compile(r"_([0-9a-f]{2})")
-
-
-def escape_path_label(text: str) -> str:
-    """Escape one object-path label as sd_bus_path_encode() does.
-
-    `hal0-slot@a.service` → `hal0_2dslot_40a_2eservice`.
-    """
-    if not text:
-        return "_"
-    out = []
-    for index, char in enumerate(text):
-        if char.isascii() and (char.isalpha() or (char.isdigit() and index > 0)):
-            out.append(char)
-        else:
-            out.extend(f"_{byte:02x}" for byte in char.encode("utf-8"))
-    return "".join(out)
-
-
-def unescape_path_label(label: str) -> str:
-    if label == "_":
-        return ""
-    return _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), label)
 
 
 def unit_path(unit: str) -> str:
-    return UNIT_PATH_PREFIX + escape_path_label(unit)
+    """systemd's object path of ``unit`` (`GetUnit` answers the same for a loaded unit)."""
+    return UNIT_PATH_PREFIX + encode_label(unit)
 
 
 def unit_from_path(path: str) -> str | None:
     if not path.startswith(UNIT_PATH_PREFIX):
         return None
-    return unescape_path_label(path[len(UNIT_PATH_PREFIX) :])
+    return decode_label(path[len(UNIT_PATH_PREFIX) :])
 
 
 def slot_unit(name: str) -> str:

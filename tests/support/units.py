@@ -20,7 +20,7 @@ any other port, so a probe of the wrong port shows as no answer.
 import asyncio
 import fnmatch
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from pathlib import Path
 
@@ -59,6 +59,7 @@ class FakeUnits:
         self.subscribed = False
         self.read = asyncio.Event()  # set whenever properties() answers
         self._stopping: dict[str, asyncio.Future[str]] = {}
+        self.watched: set[str] = set()  # as SystemdClient.watch_units: only these signal
         self._listeners: list[Callable[[str], None]] = []
         self._pids = iter(range(1000, 100000))
 
@@ -66,6 +67,9 @@ class FakeUnits:
 
     async def subscribe(self) -> None:
         self.subscribed = True
+
+    async def watch_units(self, units: Collection[str]) -> None:
+        self.watched = set(units)
 
     def on_unit_changed(self, listener: Callable[[str], None]) -> Callable[[], None]:
         self._listeners.append(listener)
@@ -166,6 +170,8 @@ class FakeUnits:
 
     def _set(self, unit: str, props: UnitProperties) -> None:
         self.units[unit] = props
+        if unit not in self.watched:
+            return
         loop = asyncio.get_running_loop()
         for listener in list(self._listeners):
             loop.call_soon(listener, unit)
