@@ -4,6 +4,9 @@
 ``debug=True`` here and each failure is logged: a daemon that silently never reports READY=1
 would only show up as a start timeout much later. Without $NOTIFY_SOCKET (not started by
 systemd) notifications are skipped, which is logged once at debug level.
+
+The slot runner has a client of its own (`hal0d.runner.notify`) because it may import the
+standard library only; this one keeps the daemon on its declared dependency.
 """
 
 import logging

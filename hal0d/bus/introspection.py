@@ -26,6 +26,15 @@ def shipped_interfaces() -> dict[str, ET.Element]:
     return {element.get("name", ""): element for element in root.findall("interface")}
 
 
+@cache
+def property_types(interface: str) -> dict[str, str]:
+    """The D-Bus type of each property of ``interface``, as the shipped XML declares it."""
+    return {
+        element.get("name", ""): element.get("type", "")
+        for element in shipped_interfaces()[interface].findall("property")
+    }
+
+
 class ShippedInterface(intr.Interface):
     """Introspection data of one interface that renders as its shipped XML element."""
 

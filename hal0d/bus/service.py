@@ -14,6 +14,7 @@ from dbus_fast.constants import BusType
 from dbus_fast.service import ServiceInterface
 
 from hal0d.bus import caller
+from hal0d.bus.introspection import property_types
 from hal0d.bus.objects import ManagerObject, SlotObject, slot_properties
 from hal0d.bus.patient_socket import guard_writer
 from hal0d.contract import MANAGER_PATH, SLOT_INTERFACE
@@ -23,22 +24,6 @@ from hal0d.polkit import PolkitAuthority
 log = logging.getLogger(__name__)
 
 OBJECT_MANAGER = "org.freedesktop.DBus.ObjectManager"
-
-# D-Bus types of the Slot1 properties, for the InterfacesAdded body built here.
-_SLOT_SIGNATURES = {
-    "Name": "s",
-    "State": "s",
-    "Phase": "s",
-    "BytesDone": "t",
-    "BytesTotal": "t",
-    "Model": "s",
-    "Sha256": "s",
-    "Endpoint": "s",
-    "Unit": "s",
-    "NRestarts": "u",
-    "LastError": "s",
-    "ActiveRequests": "u",
-}
 
 
 class Hal0Bus(MessageBus):
@@ -52,9 +37,9 @@ class Hal0Bus(MessageBus):
         if not isinstance(interface, SlotObject):
             super()._emit_interface_added(path, interface)
             return
+        types = property_types(SLOT_INTERFACE)
         values = {
-            name: Variant(_SLOT_SIGNATURES[name], value)
-            for name, value in interface.all_properties().items()
+            name: Variant(types[name], value) for name, value in interface.all_properties().items()
         }
         self._send_object_manager_signal(
             "InterfacesAdded", "oa{sa{sv}}", [path, {SLOT_INTERFACE: values}]

@@ -2,14 +2,14 @@
 
 import ssl
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from hal0d.config.durations import format_duration
-from hal0d.config.model import LOG_LEVELS, VERIFY_MODES, CatalogSource, GlobalConfig
+from hal0d.config.model import LOG_LEVELS, CatalogSource, GlobalConfig
 from hal0d.config.problems import shown
 from hal0d.config.reader import TableReader
 from hal0d.config.sizes import VALID_FORMS as SIZE_FORMS
 from hal0d.config.sizes import parse_size
+from hal0d.modelref import VERIFY_MODES, url_problem
 
 DEFAULTS = GlobalConfig()
 MAX_RETRIES = 100
@@ -117,20 +117,10 @@ def _check_backoff(reader: TableReader, config: GlobalConfig) -> None:
 
 
 def check_url(reader: TableReader, key: str, url: str, allow_http: bool) -> bool:
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.netloc:
-        return True
-    if parts.scheme == "http" and parts.netloc:
-        if allow_http:
-            return True
-        reader.error(
-            key,
-            f"{url!r} is plain http; use https, or set allow_http = true "
-            "to accept an unencrypted source (the checksum still protects the bytes)",
-        )
-        return False
-    reader.error(key, f"{url!r} is not an https URL; use https://HOST/PATH")
-    return False
+    problem = url_problem(url, allow_http)
+    if problem is not None:
+        reader.error(key, problem)
+    return problem is None
 
 
 def _check_names_unique(reader: TableReader, catalogs: tuple[CatalogSource, ...]) -> None:

@@ -4,7 +4,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-VERIFY_MODES = ("signature", "checksum", "no")
 LOG_LEVELS = ("debug", "info", "notice", "warning", "err", "crit", "alert", "emerg")
 
 
@@ -12,7 +11,7 @@ LOG_LEVELS = ("debug", "info", "notice", "warning", "err", "crit", "alert", "eme
 class CatalogSource:
     name: str
     url: str  # https URL, or an absolute path of a local catalog file
-    verify: str  # one of VERIFY_MODES; "signature" unless the admin says otherwise
+    verify: str  # one of hal0d.modelref.VERIFY_MODES; "signature" unless the admin says otherwise
     allow_http: bool = False
     ca_file: Path | None = None  # None: the global ca_file
 

@@ -4,23 +4,12 @@ import re
 from pathlib import Path
 
 from hal0d.config.global_file import check_url
-from hal0d.config.model import VERIFY_MODES, GlobalConfig, ModelRef, SlotConfig
+from hal0d.config.model import GlobalConfig, ModelRef, SlotConfig
 from hal0d.config.reader import TableReader
+from hal0d.modelref import SHA256_FORM, SHA256_PATTERN, VERIFY_MODES
+from hal0d.runner.envspec import RESERVED_OPTIONS
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 _CATALOG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+-]{0,127}")
-# llama-server options hal0d sets itself: letting a slot file override them would break the
-# loopback-only endpoint or point the server at an unverified file.
-_RESERVED_ARGS = {
-    "--host": "hal0d serves slots on 127.0.0.1 only",
-    "--port": "use the slot's port key",
-    "-m": "use the slot's model or url key",
-    "--model": "use the slot's model or url key",
-    "-mu": "use the slot's url key",
-    "--model-url": "use the slot's url key",
-    "-hf": "use the slot's url key",
-    "--hf-repo": "use the slot's url key",
-}
 
 
 def read_slot(name: str, file: Path, reader: TableReader, defaults: GlobalConfig) -> SlotConfig:
@@ -65,8 +54,8 @@ def _model(reader: TableReader) -> ModelRef:
         reader.error("model", f"{catalog_name!r} is not a catalog entry name")
     if sha256 is not None:
         sha256 = sha256.lower()
-        if not _SHA256.fullmatch(sha256):
-            reader.error("sha256", f"{sha256!r} is not a SHA-256; use 64 hexadecimal digits")
+        if not SHA256_PATTERN.fullmatch(sha256):
+            reader.error("sha256", f"{sha256!r} is not a SHA-256; use {SHA256_FORM}")
     if url is not None:
         check_url(reader, "url", url, allow_http)
         if verify == "signature":
@@ -93,9 +82,9 @@ def _extra_args(reader: TableReader) -> tuple[str, ...]:
     args = reader.string_list("extra_args")
     for index, arg in enumerate(args):
         option = arg.split("=", 1)[0]
-        if option in _RESERVED_ARGS:
+        if option in RESERVED_OPTIONS:
             reader.error(
                 f"extra_args[{index}]",
-                f"{arg!r} is set by hal0d ({_RESERVED_ARGS[option]}); remove it",
+                f"{arg!r} is set by hal0d ({RESERVED_OPTIONS[option]}); remove it",
             )
     return args

@@ -59,10 +59,24 @@ _SECONDS = re.compile(r"[0-9]{1,6}(\.[0-9]{1,3})?")
 _MAX_EXTRA_ARGS = 256
 _MAX_ARG_LENGTH = 4096
 
-# llama-server options the runner sets itself; an extra argument may not override them.
-RESERVED_OPTIONS = frozenset(
-    {"--host", "--port", "-m", "--model", "-mu", "--model-url", "-hf", "--hf-repo", "--hf-file"}
-)
+# llama-server options the runner sets itself, and what a slot file sets instead; an extra
+# argument may not override them (that would break the loopback-only endpoint or point the
+# server at an unverified file). check-config refuses the same set.
+RESERVED_OPTIONS = {
+    "--host": "hal0d serves slots on 127.0.0.1 only",
+    "--port": "use the slot's port key",
+    "-m": "use the slot's model or url key",
+    "--model": "use the slot's model or url key",
+    "-mu": "use the slot's url key",
+    "--model-url": "use the slot's url key",
+    "-hf": "use the slot's url key",
+    "-hfr": "use the slot's url key",
+    "--hf-repo": "use the slot's url key",
+    "-hff": "use the slot's url key",
+    "--hf-file": "use the slot's url key",
+    "-dr": "use the slot's url key",
+    "--docker-repo": "use the slot's url key",
+}
 
 
 class EnvSpecError(ValueError):

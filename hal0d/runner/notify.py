@@ -1,7 +1,9 @@
 """sd_notify over the $NOTIFY_SOCKET datagram socket, without a library.
 
-Unlike the sdnotify package, a failure to send is reported (to the caller, who logs it), not
-swallowed. Without $NOTIFY_SOCKET (run by hand) every message is dropped quietly.
+The slot runner imports only the standard library (it starts with every slot start), so it
+does not use the sdnotify package that the daemon (`hal0d.notify`) uses. Unlike sdnotify, a
+failure to send is reported (to the caller, who logs it), not swallowed. Without
+$NOTIFY_SOCKET (run by hand) every message is dropped quietly.
 """
 
 import os

@@ -31,9 +31,10 @@ from tomlkit.exceptions import TOMLKitError
 
 from hal0d.atomic import write_atomically
 from hal0d.errors import IntegrityError
+from hal0d.modelref import SHA256_PATTERN, VERIFY_MODES
 from hal0d.store import minisign
-from hal0d.store.download import VERIFY_MODES, PullRequest
-from hal0d.store.layout import SHA256_PATTERN, read_json, write_json_atomic
+from hal0d.store.download import PullRequest
+from hal0d.store.layout import read_json, write_json_atomic
 
 CATALOG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")

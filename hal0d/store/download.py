@@ -45,7 +45,6 @@ from hal0d.store.transport import ABORT_EXTENSION, PACE_EXTENSION, READ_BYTES
 log = logging.getLogger(__name__)
 
 MAX_START_OVERS = 3
-VERIFY_MODES = ("signature", "checksum", "no")
 
 # (phase or None to keep it, bytes done, bytes total or 0): called from the worker thread.
 Reporter = Callable[[PullPhase | None, int, int], None]

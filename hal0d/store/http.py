@@ -15,6 +15,7 @@ import httpx
 
 from hal0d import __version__
 from hal0d.errors import DownloadError
+from hal0d.modelref import url_problem
 from hal0d.store.errors import HttpStatusError, InsecureUrlError, TransientError
 from hal0d.store.settings import StoreSettings
 from hal0d.store.transport import DownloadTransport
@@ -68,15 +69,9 @@ def ssl_context(ca_file: Path | None) -> ssl.SSLContext:
 
 
 def check_url(url: str, allow_http: bool) -> None:
-    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
-    if scheme == "https" or (scheme == "http" and allow_http):
-        return
-    if scheme == "http":
-        raise InsecureUrlError(
-            f"{url} is plain http; models are fetched over https unless the source sets"
-            " allow_http = true"
-        )
-    raise InsecureUrlError(f"{url} is not an https URL")
+    problem = url_problem(url, allow_http)
+    if problem is not None:
+        raise InsecureUrlError(problem)
 
 
 def open_stream(

@@ -15,15 +15,14 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from hal0d.atomic import write_atomically
 from hal0d.errors import BusyError, InvalidNameError
+from hal0d.modelref import SHA256_PATTERN
 
-SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
 MODEL_SUFFIX = ".gguf"
 PARTIAL_DIR = ".partial"
 QUARANTINE_DIR = "quarantine"

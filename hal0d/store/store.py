@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from hal0d.errors import Hal0Error, InvalidNameError
+from hal0d.modelref import VERIFY_MODES
 from hal0d.store import http
 from hal0d.store.abort import Abort
 from hal0d.store.boundary import edge
-from hal0d.store.download import VERIFY_MODES, PullRequest, Transfer, TransferHooks
+from hal0d.store.download import PullRequest, Transfer, TransferHooks
 from hal0d.store.errors import InsecureUrlError, PullCancelledError
 from hal0d.store.layout import Layout, StoreLock, check_sha256
 from hal0d.store.progress import Progress, ProgressSnapshot, PullPhase
