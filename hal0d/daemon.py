@@ -23,7 +23,7 @@ from hal0d.config.problems import log_problems
 from hal0d.contract import BUS_NAME
 from hal0d.errors import ConfigError, Hal0Error
 from hal0d.manager import ConfigurableBackend, Lifecycle, Manager
-from hal0d.notify import Notifier, watchdog_interval
+from hal0d.notify import Notifier, feed_watchdog
 from hal0d.polkit import PolkitAuthority
 from hal0d.slots.adapters import Adapters
 from hal0d.slots.nosystemd import NoSystemd
@@ -130,7 +130,7 @@ class Daemon:
             manager.set_lifecycle(Lifecycle.RUNNING)
             self._notifier.ready(manager.status)
             log.info("hal0d ready: %s", manager.status)
-            self._tasks.spawn(self._watchdog(), "watchdog pings")
+            self._tasks.spawn(feed_watchdog(self._notifier), "watchdog pings")
             self._tasks.spawn(self._recheck_llama_server(manager), "llama-server re-check")
             await self._until_stopped_or_disconnected(bus)
             manager.set_lifecycle(Lifecycle.STOPPING)
@@ -195,14 +195,6 @@ class Daemon:
         except Exception:
             log.exception("reload failed; keeping the previous configuration")
         self._notifier.ready(manager.status)
-
-    async def _watchdog(self) -> None:
-        interval = watchdog_interval()
-        if interval is None:
-            return
-        while True:
-            self._notifier.watchdog()
-            await asyncio.sleep(interval)
 
     async def _recheck_llama_server(self, manager: Manager) -> None:
         while True:

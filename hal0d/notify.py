@@ -9,9 +9,11 @@ The slot runner has a client of its own (`hal0d.runner.notify`) because it may i
 standard library only; this one keeps the daemon on its declared dependency.
 """
 
+import asyncio
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 
 import sdnotify  # type: ignore[import-untyped]
 
@@ -31,6 +33,19 @@ def watchdog_interval() -> float | None:
     if pid and pid != str(os.getpid()):
         return None
     return int(usec) / 2 / 1_000_000
+
+
+async def feed_watchdog(
+    notifier: "Notifier", sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+) -> None:
+    """WATCHDOG=1 now and then every `watchdog_interval()`; returns at once if the watchdog
+    is off. ``sleep`` is how it waits (a test passes one that records the interval)."""
+    interval = watchdog_interval()
+    if interval is None:
+        return
+    while True:
+        notifier.watchdog()
+        await sleep(interval)
 
 
 class Notifier:

@@ -210,6 +210,19 @@ class Monitor:
                 raise RuntimeError(f"dbus-monitor exited: {self._seen!r}")
             self._seen += chunk
 
+    def wait_for(self, seen: Callable[[str], bool], within: float = 60) -> str:
+        """Read its output until ``seen(everything printed so far)``; return that text."""
+        deadline = time.monotonic() + within
+        while not seen(self._seen.decode(errors="replace")):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._fd], [], [], left)[0]:
+                raise AssertionError(f"dbus-monitor did not show it within {within} s")
+            chunk = os.read(self._fd, 65536)
+            if not chunk:
+                raise AssertionError(f"dbus-monitor exited: {self._seen[-2000:]!r}")
+            self._seen += chunk
+        return self._seen.decode(errors="replace")
+
     def stop(self) -> str:
         """Everything it printed."""
         self._process.terminate()

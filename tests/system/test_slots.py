@@ -174,11 +174,16 @@ async def test_unload_during_a_request_drains_it(
         assert answer.status_code == 200, answer.text
         assert answer.json()["tokens_predicted"] == 600
         await recorder.wait_state(supervisor, "drain", SlotState.OFFLINE, within=40)
-        took = time.monotonic() - unloaded_at
-        record_timing("Unload with a request in flight → offline", took)
-        assert took < 20 + 2 + 2 + 5  # drain bound + grace + second SIGTERM + slack
+        record_timing("Unload with a request in flight → offline", time.monotonic() - unloaded_at)
         final = show(container, "hal0-slot@drain.service", "ActiveState", "Result")
         assert final == {"ActiveState": "inactive", "Result": "success"}
+        # Drained, not cut short: the drain bound was not reached, and llama-server, idle
+        # by then, ended at the first SIGTERM.
+        container.run("journalctl", "--sync")
+        runner_log = container.journal("hal0-slot@drain.service")
+        assert "drain time up" not in runner_log, runner_log
+        assert "still running" not in runner_log, runner_log
+        assert "llama-server exited with code 0" in runner_log, runner_log
 
 
 async def test_killed_server_is_restarted_and_a_hung_one_by_the_watchdog(

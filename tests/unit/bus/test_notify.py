@@ -1,5 +1,6 @@
 """sd_notify over a real AF_UNIX datagram socket, and failures that are visible."""
 
+import asyncio
 import logging
 import os
 import socket
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hal0d.notify import Notifier, watchdog_interval
+from hal0d.notify import Notifier, feed_watchdog, watchdog_interval
 
 
 @pytest.fixture
@@ -84,3 +85,32 @@ def test_watchdog_interval_is_half_of_watchdog_usec(
     monkeypatch.setenv("WATCHDOG_USEC", usec)
     monkeypatch.setenv("WATCHDOG_PID", pid)
     assert watchdog_interval() == expected
+
+
+async def test_the_watchdog_is_fed_every_half_of_watchdog_usec(
+    notify_socket: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WATCHDOG_USEC", "7000000")
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 3:
+            raise asyncio.CancelledError
+
+    notifier = Notifier()
+    with pytest.raises(asyncio.CancelledError):
+        await feed_watchdog(notifier, sleep)
+    notifier.close()
+    assert waits == [3.5, 3.5, 3.5]
+    assert [notify_socket.recv(4096) for _ in waits] == [b"WATCHDOG=1"] * 3
+
+
+async def test_no_watchdog_no_pings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WATCHDOG_USEC", raising=False)
+
+    async def sleep(seconds: float) -> None:
+        raise AssertionError("waited although the watchdog is off")
+
+    await feed_watchdog(Notifier(), sleep)
