@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from hal0d.config.model import SlotConfig
+from hal0d.modelref import SHA256_PATTERN
 from hal0d.names import validate_slot_name
 from hal0d.runner import envspec
-from hal0d.store.layout import SHA256_PATTERN, read_json, write_json_atomic
+from hal0d.store.layout import read_json, write_json_atomic
 
 SLOTS_DIR = "slots"
 
