@@ -208,14 +208,15 @@ class Manager:
         await auth.require(ACTION_MODEL_MANAGE)
         await self._backend.pull(name)
 
-    async def load(self, name: str, auth: Authorizer) -> None:
+    async def load(self, name: str, auth: Authorizer, *, force: bool = False) -> None:
+        """``force`` skips the check of the model's size against available memory."""
         name = self._known(name)
         self._require_running()
         await auth.require(ACTION_SLOT_MANAGE)
         if self._backend.needs_pull(name):
             await auth.require(ACTION_MODEL_MANAGE)
         await self.check_llama_server()
-        await self._backend.load(name)
+        await self._backend.load(name, force=force)
 
     async def unload(self, name: str, auth: Authorizer) -> None:
         name = self._known(name)

@@ -3,12 +3,15 @@
 Thin on purpose: each method checks nothing itself, asks `hal0d.manager.Manager` to act on
 behalf of the caller, and is wrapped by the error boundary. dbus-fast reads the D-Bus
 signatures from the string annotations (hence the lint/mypy exceptions for this module).
-Property values are served from the live views; `PropertiesChanged` goes through a
+Property values are computed when the manager reports a change, and every getter serves the
+cached value: getters are not behind the error boundary (dbus-fast calls them itself), so
+none may compute anything that can raise. `PropertiesChanged` goes through a
 `PropertyThrottle` per object.
 """
 
 from typing import Any
 
+from dbus_fast import Variant
 from dbus_fast import introspection as intr
 from dbus_fast.constants import PropertyAccess
 from dbus_fast.service import ServiceInterface, dbus_property, method
@@ -21,12 +24,12 @@ from hal0d.bus.paths import slot_path
 from hal0d.bus.throttle import PropertyThrottle
 from hal0d.bus.wire import wire_text
 from hal0d.contract import MANAGER_INTERFACE, SLOT_INTERFACE
-from hal0d.errors import NotAuthorizedError
+from hal0d.errors import InvalidArgumentError, NotAuthorizedError
 from hal0d.manager import Manager
 from hal0d.polkit import PolkitAuthority
 from hal0d.slots.view import SlotView
 
-INTERFACE_REVISION = 1
+INTERFACE_REVISION = 2
 READ = PropertyAccess.READ
 # Each progress signal carries all three, so a client never has to combine signals.
 PROGRESS = ("Phase", "BytesDone", "BytesTotal")
@@ -68,8 +71,23 @@ def slot_properties(view: SlotView) -> dict[str, Any]:
         "Unit": wire_text(view.unit),
         "NRestarts": view.n_restarts,
         "LastError": wire_text(view.last_error),
+        "LastErrorName": view.last_error_name,
         "ActiveRequests": view.active_requests,
     }
+
+
+def load_force(options: dict[str, Any]) -> bool:
+    """The ``force`` of LoadWithOptions' a{sv}; InvalidArgumentError for anything else."""
+    unknown = sorted(set(options) - {"force"})
+    if unknown:
+        shown = ", ".join(repr(wire_text(str(name))[:64]) for name in unknown[:5])
+        raise InvalidArgumentError(f"unknown Load option(s) {shown}; the only one is force (b)")
+    force = options.get("force")
+    if force is None:
+        return False
+    if not isinstance(force, Variant) or force.signature != "b":
+        raise InvalidArgumentError("the Load option force is a boolean (b)")
+    return bool(force.value)
 
 
 class ManagerObject(ServiceInterface):
@@ -99,19 +117,19 @@ class ManagerObject(ServiceInterface):
 
     @dbus_property(access=READ, name="Status")
     def status(self) -> "s":
-        return wire_text(self._manager.status)
+        return self.throttle.current("Status")
 
     @dbus_property(access=READ, name="Phase")
     def phase(self) -> "s":
-        return self._manager.progress.phase
+        return self.throttle.current("Phase")
 
     @dbus_property(access=READ, name="BytesDone")
     def bytes_done(self) -> "t":
-        return self._manager.progress.bytes_done
+        return self.throttle.current("BytesDone")
 
     @dbus_property(access=READ, name="BytesTotal")
     def bytes_total(self) -> "t":
-        return self._manager.progress.bytes_total
+        return self.throttle.current("BytesTotal")
 
     @method(name="ListSlots")
     @boundary
@@ -128,6 +146,11 @@ class ManagerObject(ServiceInterface):
     @boundary
     async def load(self, name: "s") -> None:
         await self._manager.load(name, self._auth())
+
+    @method(name="LoadWithOptions")
+    @boundary
+    async def load_with_options(self, name: "s", options: "a{sv}") -> None:
+        await self._manager.load(name, self._auth(), force=load_force(options))
 
     @method(name="Unload")
     @boundary
@@ -181,51 +204,55 @@ class SlotObject(ServiceInterface):
 
     @dbus_property(access=READ, name="Name")
     def slot_name(self) -> "s":
-        return wire_text(self._view.name)
+        return self.throttle.current("Name")
 
     @dbus_property(access=READ, name="State")
     def state(self) -> "s":
-        return str(self._view.state)
+        return self.throttle.current("State")
 
     @dbus_property(access=READ, name="Phase")
     def phase(self) -> "s":
-        return str(self._view.phase) if self._view.phase is not None else ""
+        return self.throttle.current("Phase")
 
     @dbus_property(access=READ, name="BytesDone")
     def bytes_done(self) -> "t":
-        return self._view.bytes_done
+        return self.throttle.current("BytesDone")
 
     @dbus_property(access=READ, name="BytesTotal")
     def bytes_total(self) -> "t":
-        return self._view.bytes_total
+        return self.throttle.current("BytesTotal")
 
     @dbus_property(access=READ, name="Model")
     def model(self) -> "s":
-        return wire_text(self._view.model)
+        return self.throttle.current("Model")
 
     @dbus_property(access=READ, name="Sha256")
     def sha256(self) -> "s":
-        return wire_text(self._view.sha256)
+        return self.throttle.current("Sha256")
 
     @dbus_property(access=READ, name="Endpoint")
     def endpoint(self) -> "s":
-        return wire_text(self._view.endpoint)
+        return self.throttle.current("Endpoint")
 
     @dbus_property(access=READ, name="Unit")
     def unit(self) -> "s":
-        return wire_text(self._view.unit)
+        return self.throttle.current("Unit")
 
     @dbus_property(access=READ, name="NRestarts")
     def n_restarts(self) -> "u":
-        return self._view.n_restarts
+        return self.throttle.current("NRestarts")
 
     @dbus_property(access=READ, name="LastError")
     def last_error(self) -> "s":
-        return wire_text(self._view.last_error)
+        return self.throttle.current("LastError")
+
+    @dbus_property(access=READ, name="LastErrorName")
+    def last_error_name(self) -> "s":
+        return self.throttle.current("LastErrorName")
 
     @dbus_property(access=READ, name="ActiveRequests")
     def active_requests(self) -> "u":
-        return self._view.active_requests
+        return self.throttle.current("ActiveRequests")
 
     @method(name="Pull")
     @boundary
@@ -236,6 +263,11 @@ class SlotObject(ServiceInterface):
     @boundary
     async def load(self) -> None:
         await self._manager.load(self._view.name, self._auth())
+
+    @method(name="LoadWithOptions")
+    @boundary
+    async def load_with_options(self, options: "a{sv}") -> None:
+        await self._manager.load(self._view.name, self._auth(), force=load_force(options))
 
     @method(name="Unload")
     @boundary

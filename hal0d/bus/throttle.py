@@ -36,6 +36,10 @@ class PropertyThrottle:
         self._published.update(values)
         self._latest.update(values)
 
+    def current(self, name: str) -> Any:
+        """The latest value of ``name`` (what a Get answers), published or not yet."""
+        return self._latest[name]
+
     def change(self, values: Mapping[str, Any]) -> None:
         self._latest.update(values)
         for name, value in values.items():

@@ -11,7 +11,14 @@ import logging
 from pathlib import Path
 
 from hal0d.config.model import GlobalConfig
-from hal0d.errors import BusyError, ConfigError, Hal0Error, UnitError
+from hal0d.errors import (
+    BusyError,
+    ConfigError,
+    Hal0Error,
+    InsufficientMemoryError,
+    NoModelError,
+    UnitError,
+)
 from hal0d.slots import envfile
 from hal0d.slots.adapters import Adapters, Timing
 from hal0d.slots.lifecycle import start_job_sentence
@@ -28,10 +35,6 @@ log = logging.getLogger(__name__)
 START_JOB_TIMEOUT = 20 * 60.0  # TimeoutStartSec= of the unit is 15 min
 STOP_JOB_TIMEOUT = 120.0  # TimeoutStopSec= is 90 s
 START_VERBS = ("StartUnit", "RestartUnit")
-
-
-class InsufficientMemoryError(UnitError):
-    """Load refused: the model is larger than the memory available."""
 
 
 class Launcher:
@@ -58,7 +61,7 @@ class Launcher:
         """Write the env file and queue ``verb`` (StartUnit or RestartUnit) for the slot."""
         path = self._models.path_for(record)
         if path is None:
-            raise UnitError(f"slot {record.name!r}: its model is not in the store")
+            raise NoModelError(f"slot {record.name!r}: its model is not in the store")
         check_port(record, others)
         size = record.config.model.size
         if size is None:
@@ -85,6 +88,7 @@ class Launcher:
     def check_memory(self, record: SlotRecord, size: int, force: bool) -> None:
         refusal = None if force else memory_refusal(size, self._memory())
         record.tracker.refused = refusal or ""
+        record.tracker.refused_name = InsufficientMemoryError.dbus_name if refusal else ""
         if refusal is not None:
             record.tracker.load_requested = False
         self._watcher.publish(record)

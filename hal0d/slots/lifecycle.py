@@ -18,6 +18,7 @@ import signal
 from dataclasses import dataclass
 
 from hal0d.contract import SLOT_UNIT_TEMPLATE
+from hal0d.errors import Hal0Error, UnitError
 from hal0d.slots.state import SlotState
 from hal0d.store.progress import ProgressSnapshot, PullPhase
 
@@ -59,6 +60,7 @@ class Observations:
     last_activity: float | None = None  # monotonic time traffic was last seen
     idle_after: float = 600.0
     refused: str = ""  # why hal0d itself refused the last Load, if it did
+    refused_name: str = ""  # the org.hal0.Error.* name of that refusal
     load_requested: bool = False  # Load accepted; systemd has not shown its start job yet
     start_failed: str = ""  # the last start job ended without starting the unit: why
 
@@ -69,6 +71,7 @@ class Derived:
     last_error: str = ""
     active_requests: int = 0
     recheck_at: float | None = None  # the answer may change by the clock alone at this time
+    last_error_name: str = ""  # the org.hal0.Error.* name of last_error, "" with none
 
 
 def derive(obs: Observations) -> Derived:
@@ -78,14 +81,18 @@ def derive(obs: Observations) -> Derived:
     unit = obs.unit
     up = unit is not None and unit.active_state in ("active", "activating", "deactivating")
     if pull is not None and pull.phase is PullPhase.FAILED and not up:
-        return Derived(SlotState.ERROR, pull.error or "pulling the model failed")
+        return Derived(
+            SlotState.ERROR,
+            pull.error or "pulling the model failed",
+            last_error_name=pull.error_name or Hal0Error.dbus_name,
+        )
     idle_unit = unit is None or (unit.active_state in ("inactive", "failed") and unit.job is None)
     if obs.load_requested and idle_unit:
         return Derived(SlotState.STARTING)
     if obs.start_failed and idle_unit and (unit is None or unit.active_state != "failed"):
-        return Derived(SlotState.ERROR, obs.start_failed)
+        return _systemd(SlotState.ERROR, obs.start_failed)
     if unit is None or unit.load_state not in ("loaded", ""):
-        return Derived(SlotState.OFFLINE, obs.refused)
+        return _refused(obs)
     return _from_unit(obs, unit)
 
 
@@ -100,37 +107,37 @@ def _from_unit(obs: Observations, unit: UnitObservation) -> Derived:
     if state == "deactivating":
         return _deactivating(obs, unit)
     if unit.job in START_JOBS:  # inactive, start queued
-        return Derived(SlotState.STARTING, _recovering(obs.slot, unit))
-    return Derived(SlotState.OFFLINE, obs.refused)
+        return _systemd(SlotState.STARTING, _recovering(obs.slot, unit))
+    return _refused(obs)
 
 
 def _deactivating(obs: Observations, unit: UnitObservation) -> Derived:
     if unit.job in STOP_JOBS:
         return Derived(SlotState.UNLOADING)
     # A restart job, or crash handling (watchdog abort, killing the leftovers).
-    return Derived(SlotState.STARTING, _recovering(obs.slot, unit))
+    return _systemd(SlotState.STARTING, _recovering(obs.slot, unit))
 
 
 def _failed(obs: Observations, unit: UnitObservation) -> Derived:
     if unit.job in START_JOBS:
-        return Derived(SlotState.STARTING, crash_sentence(obs.slot, unit, recovering=True))
+        return _systemd(SlotState.STARTING, crash_sentence(obs.slot, unit, recovering=True))
     settled_at = unit.state_change + FAILED_SETTLE
     if unit.job is None and obs.now < settled_at:
         # Most likely the instant before systemd queues the auto-restart.
         sentence = crash_sentence(obs.slot, unit, recovering=True)
-        return Derived(SlotState.STARTING, sentence, recheck_at=settled_at)
-    return Derived(SlotState.ERROR, crash_sentence(obs.slot, unit, recovering=False))
+        return _systemd(SlotState.STARTING, sentence, recheck_at=settled_at)
+    return _systemd(SlotState.ERROR, crash_sentence(obs.slot, unit, recovering=False))
 
 
 def _activating(obs: Observations, unit: UnitObservation) -> Derived:
     last_error = _recovering(obs.slot, unit)
     if unit.sub_state == "auto-restart":
-        return Derived(SlotState.STARTING, last_error)
+        return _systemd(SlotState.STARTING, last_error)
     probe = obs.probe
     if probe is not None and probe.health is not None:
         # Answering HTTP but systemd has no READY=1 yet: the model is loading.
-        return Derived(SlotState.WARMING, last_error)
-    return Derived(SlotState.STARTING, last_error)
+        return _systemd(SlotState.WARMING, last_error)
+    return _systemd(SlotState.STARTING, last_error)
 
 
 def _active(obs: Observations) -> Derived:
@@ -145,6 +152,16 @@ def _active(obs: Observations) -> Derived:
     if obs.now >= idle_at:
         return Derived(SlotState.IDLE)
     return Derived(SlotState.READY, recheck_at=idle_at)
+
+
+def _refused(obs: Observations) -> Derived:
+    return Derived(SlotState.OFFLINE, obs.refused, last_error_name=obs.refused_name)
+
+
+def _systemd(state: SlotState, sentence: str, recheck_at: float | None = None) -> Derived:
+    """A state whose LastError, if any, is what systemd did with the unit."""
+    name = UnitError.dbus_name if sentence else ""
+    return Derived(state, sentence, recheck_at=recheck_at, last_error_name=name)
 
 
 def _recovering(slot: str, unit: UnitObservation) -> str:
@@ -210,5 +227,5 @@ def crash_sentence(slot: str, unit: UnitObservation, *, recovering: bool) -> str
     else:
         what = "crashed" + (f" ({how})" if how else "")
     if recovering:
-        return f"{what}; systemd is restarting it — {hint}"
-    return f"{what}; systemd stopped restarting it — {hint}"
+        return f"{what}; systemd is restarting it; {hint}"
+    return f"{what}; systemd stopped restarting it; {hint}"

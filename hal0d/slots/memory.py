@@ -32,5 +32,5 @@ def memory_refusal(model_size: int, available: int | None) -> str | None:
         return None
     return (
         f"not enough memory: model needs {model_size / GIB:.1f} GiB, "
-        f"{available / GIB:.1f} GiB available (Load with force to try anyway)"
+        f"{available / GIB:.1f} GiB available (LoadWithOptions with force=true tries anyway)"
     )

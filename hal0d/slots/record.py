@@ -74,17 +74,17 @@ class SlotRecord:
     def _pending(self, serving: Launched, wanted: str) -> str:
         changes = []
         if serving.port != self.port:
-            changes.append(f"port {serving.port} → {self.port}")
+            changes.append(f"port {serving.port} -> {self.port}")
         ref = reference(self.config)
         if (serving.reference and serving.reference != ref) or (
             wanted and serving.sha256 and serving.sha256 != wanted
         ):
-            changes.append(f"model → {self.config.model.label}")
+            changes.append(f"model -> {self.config.model.label}")
         if not changes:
             return ""
         return (
             f"configuration changed ({', '.join(changes)}); the running unit keeps its "
-            "model and port until the slot restarts — Restart it to apply"
+            "model and port until the slot restarts; Restart it to apply"
         )
 
 

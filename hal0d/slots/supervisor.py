@@ -22,7 +22,13 @@ from pathlib import Path
 
 from hal0d.config.model import Config, SlotConfig
 from hal0d.config.ports import save_assignments
-from hal0d.errors import BusyError, ConfigError, Hal0Error, NoSuchSlotError
+from hal0d.errors import (
+    ConfigError,
+    Hal0Error,
+    NoModelError,
+    NoSuchSlotError,
+    NothingToCancelError,
+)
 from hal0d.slots import envfile
 from hal0d.slots.adapters import DEFAULT_TIMING, Adapters, Timing
 from hal0d.slots.identity import forget_identity, forget_others, reference
@@ -237,8 +243,8 @@ class SlotSupervisor:
     async def restart(self, name: str) -> None:
         record = self._record(name)
         if self._models.path_for(record) is None:
-            raise BusyError(f"slot {name!r} has no model yet; Load it (that pulls first)")
-        record.tracker.refused = ""
+            raise NoModelError(f"slot {name!r} has no model yet; Load it (that pulls first)")
+        record.tracker.refused = record.tracker.refused_name = ""
         await self._launch(record, "RestartUnit", True)
 
     async def cancel(self, name: str) -> None:
@@ -250,7 +256,7 @@ class SlotSupervisor:
         if record.tracker.view.state in (SlotState.STARTING, SlotState.WARMING):
             await self._launcher.stop(record)
             return
-        raise BusyError(f"slot {name!r} has no pull or load to cancel")
+        raise NothingToCancelError(f"slot {name!r} has no pull or load to cancel")
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -267,6 +273,7 @@ class SlotSupervisor:
         except Hal0Error as error:
             log.error("load of slot %s after its pull failed: %s", record.name, error)  # noqa: TRY400
             record.tracker.refused, record.tracker.load_requested = str(error), False
+            record.tracker.refused_name = error.dbus_name
             self._watcher.publish(record)
 
     async def _launch(self, record: SlotRecord, verb: str, force: bool) -> None:

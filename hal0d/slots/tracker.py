@@ -44,6 +44,7 @@ class SlotTracker:
         self.probe: ProbeObservation | None = None
         self.pull: ProgressSnapshot | None = None
         self.refused = ""
+        self.refused_name = ""  # the org.hal0.Error.* name of that refusal
         self.pending = ""  # a configured change the running unit has not taken yet
         self.start_failed = ""  # the last start job ended without starting the unit
         self.load_requested = False  # until systemd shows the start job (or the unit up)
@@ -126,6 +127,7 @@ class SlotTracker:
             last_activity=self.last_activity,
             idle_after=self.config.idle_after,
             refused=self.refused,
+            refused_name=self.refused_name,
             load_requested=self.load_requested,
             start_failed=self.start_failed,
         )
@@ -163,6 +165,7 @@ class SlotTracker:
             endpoint=f"http://127.0.0.1:{self.port}",
             n_restarts=0 if self.unit is None else self.unit.n_restarts,
             last_error=derived.last_error or self.pending,
+            last_error_name=derived.last_error_name,
             active_requests=derived.active_requests,
         )
         if pull is not None:

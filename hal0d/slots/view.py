@@ -25,6 +25,7 @@ class SlotView:
     endpoint: str = ""  # http://127.0.0.1:PORT
     n_restarts: int = 0
     last_error: str = ""
+    last_error_name: str = ""  # org.hal0.Error.* name of the failure last_error describes
     active_requests: int = 0
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from hal0d.atomic import write_atomically
-from hal0d.errors import BusyError, InvalidNameError
-from hal0d.modelref import SHA256_PATTERN
+from hal0d.errors import BusyError, InvalidArgumentError
+from hal0d.modelref import SHA256_FORM, SHA256_PATTERN
 
 MODEL_SUFFIX = ".gguf"
 PARTIAL_DIR = ".partial"
@@ -33,7 +33,7 @@ def check_sha256(value: str) -> str:
     """Return ``value`` lower-cased if it is a SHA-256 hex digest, else raise."""
     lowered = value.strip().lower()
     if not SHA256_PATTERN.fullmatch(lowered):
-        raise InvalidNameError(f"{value!r} is not a SHA-256 digest (64 hex digits)")
+        raise InvalidArgumentError(f"{value!r} is not a SHA-256 digest ({SHA256_FORM})")
     return lowered
 
 

@@ -29,6 +29,7 @@ class ProgressSnapshot:
     bytes_done: int = 0
     bytes_total: int = 0  # 0 = unknown
     error: str = ""
+    error_name: str = ""  # the org.hal0.Error.* name of ``error``
 
 
 Listener = Callable[[ProgressSnapshot], None]
@@ -62,6 +63,7 @@ class Progress:
         bytes_done: int | None = None,
         bytes_total: int | None = None,
         error: str | None = None,
+        error_name: str | None = None,
     ) -> None:
         changes: dict[str, object] = {}
         if phase is not None:
@@ -72,6 +74,8 @@ class Progress:
             changes["bytes_total"] = bytes_total
         if error is not None:
             changes["error"] = error
+        if error_name is not None:
+            changes["error_name"] = error_name
         new = replace(self._snapshot, **changes)  # type: ignore[arg-type]
         if new == self._snapshot:
             return

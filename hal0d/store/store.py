@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
-from hal0d.errors import Hal0Error, InvalidNameError
+from hal0d.errors import Hal0Error, InvalidArgumentError
 from hal0d.modelref import VERIFY_MODES
 from hal0d.store import http
 from hal0d.store.abort import Abort
@@ -91,6 +91,7 @@ class PullHandle:
             bytes_done=snapshot.bytes_done,
             bytes_total=snapshot.bytes_total,
             error=snapshot.error,
+            error_name=snapshot.error_name,
         )
 
     def _settle(self, path: Path | None, error: BaseException | None) -> None:
@@ -148,7 +149,8 @@ class _Download:
         except BaseException as exc:
             cancelled = isinstance(exc, PullCancelledError | asyncio.CancelledError)
             phase = PullPhase.CANCELLED if cancelled else PullPhase.FAILED
-            self.progress.update(phase=phase, error=str(exc) or type(exc).__name__)
+            name = exc.dbus_name if isinstance(exc, Hal0Error) else Hal0Error.dbus_name
+            self.progress.update(phase=phase, error=str(exc) or type(exc).__name__, error_name=name)
             for handle in list(self.handles):
                 handle._settle(None, exc)
             raise
@@ -250,17 +252,17 @@ class ModelStore:
 
 def _checked(request: PullRequest) -> PullRequest:
     if request.verify not in VERIFY_MODES:
-        raise InvalidNameError(
+        raise InvalidArgumentError(
             f"verify mode {request.verify!r} for {request.label} is not one of"
             f" {', '.join(VERIFY_MODES)}"
         )
     sha256 = check_sha256(request.sha256) if request.sha256 else None
     if sha256 is None and request.verify != "no":
-        raise InvalidNameError(
+        raise InvalidArgumentError(
             f'{request.label}: a SHA-256 is required unless verify = "no" is set explicitly'
         )
     if request.size is not None and request.size < 0:
-        raise InvalidNameError(f"{request.label}: size {request.size} is negative")
+        raise InvalidArgumentError(f"{request.label}: size {request.size} is negative")
     try:
         http.check_url(request.url, request.allow_http)
     except InsecureUrlError as exc:

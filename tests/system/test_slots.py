@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from hal0d.config.model import ModelRef
-from hal0d.slots.launcher import InsufficientMemoryError
+from hal0d.errors import InsufficientMemoryError
 from hal0d.slots.state import SlotState
 from hal0d.store.progress import PullPhase
 from hal0d.store.settings import StoreSettings
@@ -238,7 +238,7 @@ async def test_crash_loop_gives_up_with_a_readable_error_and_load_recovers(
         await supervisor.load("broken")
         view = await recorder.wait_state(supervisor, "broken", SlotState.ERROR, within=60)
         assert re.fullmatch(
-            r"crashed 3 times \(exit code 1\); systemd stopped restarting it — "
+            r"crashed 3 times \(exit code 1\); systemd stopped restarting it; "
             r"see journalctl -u hal0-slot@broken\.service",
             view.last_error,
         ), view.last_error

@@ -1,5 +1,9 @@
-"""What dbus-fast exports is exactly what the shipped interface XML describes, and Introspect
-answers with the shipped XML, annotations included."""
+"""The frozen contract, written out here: what dbus-fast exports from hal0d's objects is
+exactly it, the shipped interface XML describes exactly it, and Introspect answers with the
+shipped XML, annotations included.
+
+`CONTRACT` is the golden copy: a member can only be added (with InterfaceRevision going up),
+never changed or removed, and editing the XML or the Python side alone fails here."""
 
 import xml.etree.ElementTree as ET
 from types import SimpleNamespace
@@ -16,6 +20,47 @@ from hal0d.slots.state import SlotState
 from hal0d.slots.view import SlotView
 
 EMITS = "org.freedesktop.DBus.Property.EmitsChangedSignal"
+R = "read"
+CONTRACT: dict[str, dict[str, object]] = {
+    MANAGER_INTERFACE: {
+        "method ListSlots": [("a(sso)", "out")],
+        "method Pull": [("s", "in")],
+        "method Load": [("s", "in")],
+        "method LoadWithOptions": [("s", "in"), ("a{sv}", "in")],  # revision 2
+        "method Unload": [("s", "in")],
+        "method Restart": [("s", "in")],
+        "method Cancel": [("s", "in")],
+        "method Prune": [("t", "out")],
+        "method Reload": [],
+        "property Version": ("s", R),
+        "property InterfaceRevision": ("u", R),
+        "property Status": ("s", R),
+        "property Phase": ("s", R),
+        "property BytesDone": ("t", R),
+        "property BytesTotal": ("t", R),
+    },
+    SLOT_INTERFACE: {
+        "method Pull": [],
+        "method Load": [],
+        "method LoadWithOptions": [("a{sv}", "in")],  # revision 2
+        "method Unload": [],
+        "method Restart": [],
+        "method Cancel": [],
+        "property Name": ("s", R),
+        "property State": ("s", R),
+        "property Phase": ("s", R),
+        "property BytesDone": ("t", R),
+        "property BytesTotal": ("t", R),
+        "property Model": ("s", R),
+        "property Sha256": ("s", R),
+        "property Endpoint": ("s", R),
+        "property Unit": ("s", R),
+        "property NRestarts": ("u", R),
+        "property LastError": ("s", R),
+        "property LastErrorName": ("s", R),  # revision 2
+        "property ActiveRequests": ("u", R),
+    },
+}
 
 
 def members(interface: ET.Element) -> dict[str, object]:
@@ -46,12 +91,22 @@ def objects() -> list[ServiceInterface]:
     ]
 
 
-def test_the_exported_members_are_the_shipped_ones() -> None:
-    shipped = shipped_interfaces()
-    assert set(shipped) == {MANAGER_INTERFACE, SLOT_INTERFACE}
+def test_dbus_fast_exports_exactly_the_contract() -> None:
     for exported in objects():
         generated = ServiceInterface.introspect(exported).to_xml()  # dbus-fast's own view
-        assert members(generated) == members(shipped[exported.name]), exported.name
+        assert members(generated) == CONTRACT[exported.name], exported.name
+
+
+def test_the_shipped_xml_describes_exactly_the_contract() -> None:
+    shipped = shipped_interfaces()
+    assert set(shipped) == set(CONTRACT)
+    for name, interface in shipped.items():
+        assert members(interface) == CONTRACT[name], name
+
+
+def test_interface_revision_is_2() -> None:
+    manager, _ = objects()
+    assert manager.interface_revision == 2  # type: ignore[attr-defined]
 
 
 def test_introspect_answers_with_the_shipped_annotations() -> None:

@@ -258,7 +258,8 @@ def test_transient_failed_settles_into_error_by_the_clock_alone() -> None:
     later = derive(obs(unit=failed, now=first.recheck_at))
     assert later == Derived(
         S.ERROR,
-        f"crashed 3 times (exit code 1); systemd stopped restarting it — {HINT}",
+        f"crashed 3 times (exit code 1); systemd stopped restarting it; {HINT}",
+        last_error_name="org.hal0.Error.Unit",
     )
 
 
@@ -300,7 +301,7 @@ def test_serving_reports_active_requests() -> None:
                 exec_main_status=1,
                 n_restarts=3,
             ),
-            f"crashed 3 times (exit code 1); systemd stopped restarting it — {HINT}",
+            f"crashed 3 times (exit code 1); systemd stopped restarting it; {HINT}",
         ),
         (
             unit(
@@ -312,15 +313,15 @@ def test_serving_reports_active_requests() -> None:
                 n_restarts=3,
             ),
             "crashed 3 times (exit code 137: llama-server killed by signal KILL); "
-            f"systemd stopped restarting it — {HINT}",
+            f"systemd stopped restarting it; {HINT}",
         ),
         (
             unit("failed", "failed", result="signal", exec_main_code=2, exec_main_status=9),
-            f"crashed (signal KILL); systemd stopped restarting it — {HINT}",
+            f"crashed (signal KILL); systemd stopped restarting it; {HINT}",
         ),
         (
             unit("failed", "failed", result="core-dump", exec_main_code=3, exec_main_status=11),
-            f"crashed (signal SEGV, core dumped); systemd stopped restarting it — {HINT}",
+            f"crashed (signal SEGV, core dumped); systemd stopped restarting it; {HINT}",
         ),
         (
             unit("failed", "failed", result="exit-code", exec_main_code=1, exec_main_status=78),
@@ -329,17 +330,16 @@ def test_serving_reports_active_requests() -> None:
         (
             unit("failed", "failed", result="watchdog", n_restarts=2),
             "stopped answering its health check and was aborted by the watchdog; "
-            f"systemd stopped restarting it — {HINT}",
+            f"systemd stopped restarting it; {HINT}",
         ),
         (
             unit("failed", "failed", result="timeout"),
-            "did not become ready within its start timeout; "
-            f"systemd stopped restarting it — {HINT}",
+            f"did not become ready within its start timeout; systemd stopped restarting it; {HINT}",
         ),
         (
             unit("failed", "failed", result="oom-kill"),
             "ran out of memory and was killed by the kernel; "
-            f"systemd stopped restarting it — {HINT}",
+            f"systemd stopped restarting it; {HINT}",
         ),
         (
             unit("failed", "failed", result="resources"),
@@ -364,22 +364,29 @@ def test_recovering_sentence_while_restarting() -> None:
         n_restarts=1,
     )
     assert derive(obs(unit=restarting)).last_error == (
-        f"crashed (signal KILL); systemd is restarting it — {HINT}"
+        f"crashed (signal KILL); systemd is restarting it; {HINT}"
     )
 
 
 def test_pull_failure_sentence_is_the_pulls() -> None:
     failed = ProgressSnapshot(
-        PullPhase.FAILED, error="model file failed verification: expected ab…, got cd…"
+        PullPhase.FAILED,
+        error="model file failed verification: expected ab..., got cd...",
+        error_name="org.hal0.Error.Integrity",
     )
     assert derive(obs(unit=INACTIVE, pull=failed)) == Derived(
-        S.ERROR, "model file failed verification: expected ab…, got cd…"
+        S.ERROR,
+        "model file failed verification: expected ab..., got cd...",
+        last_error_name="org.hal0.Error.Integrity",
     )
 
 
 def test_refusal_is_the_last_error_of_an_offline_slot() -> None:
     refusal = "not enough memory: model needs 14.2 GiB, 6.1 GiB available"
-    assert derive(obs(unit=INACTIVE, refused=refusal)) == Derived(S.OFFLINE, refusal)
+    name = "org.hal0.Error.InsufficientMemory"
+    assert derive(obs(unit=INACTIVE, refused=refusal, refused_name=name)) == Derived(
+        S.OFFLINE, refusal, last_error_name=name
+    )
 
 
 def test_crash_sentence_names_the_unit() -> None:

@@ -111,7 +111,7 @@ async def test_a_changed_port_applies_at_the_next_start_and_endpoint_follows_the
         url_slot(world, "a", "m1", "port = 8150\n")
         await daemon.reload()
         view = daemon.view("a")  # as a Reload call's caller sees it when the call returns
-        assert "8120 → 8150" in view.last_error
+        assert "8120 -> 8150" in view.last_error
         assert view.endpoint == "http://127.0.0.1:8120"
         assert "Restart it to apply" in view.last_error
         assert world.env_file("a")["LLAMA_ARG_PORT"] == "8120"  # systemd may re-read it
