@@ -12,6 +12,7 @@ from pathlib import PurePosixPath
 from hal0d.runner import envspec
 
 LOOPBACK = "127.0.0.1"
+# Defaults for an env file without them; hal0d writes its own (hal0d.slots.envfile).
 DEFAULT_DRAIN_SEC = 60.0
 DEFAULT_GRACE_SEC = 10.0
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from hal0d.slots import envfile
+from hal0d.runner.settings import DEFAULT_DRAIN_SEC, DEFAULT_GRACE_SEC
 from hal0d.slots.memory import available_memory
 from hal0d.slots.probe import ProbeResult
 from hal0d.store.download import PullRequest
@@ -62,8 +62,8 @@ class Adapters:
 @dataclass(frozen=True)
 class Timing:
     tick: float = TICK
-    drain_sec: float = envfile.DEFAULT_DRAIN_SEC
-    grace_sec: float = envfile.DEFAULT_GRACE_SEC
+    drain_sec: float = DEFAULT_DRAIN_SEC
+    grace_sec: float = DEFAULT_GRACE_SEC
 
 
 DEFAULT_TIMING = Timing()

@@ -20,10 +20,9 @@ from hal0d.config.model import SlotConfig
 from hal0d.errors import ConfigError
 from hal0d.names import validate_slot_name
 from hal0d.runner import envspec
+from hal0d.runner.settings import DEFAULT_DRAIN_SEC, DEFAULT_GRACE_SEC
 
 DEFAULT_DIR = Path("/run/hal0/slots")
-DEFAULT_DRAIN_SEC = 60.0
-DEFAULT_GRACE_SEC = 10.0
 _UNSAFE = re.compile(r"[^A-Za-z0-9._:+-]")
 
 
