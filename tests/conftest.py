@@ -8,7 +8,10 @@
 import asyncio
 import inspect
 import os
-from collections.abc import Generator
+import shutil
+import tempfile
+from collections.abc import Generator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,6 +39,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         report.outcome = "failed"
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.longrepr = f"skipped under CI=true, which counts as a failure: {reason}"
+
+
+@pytest.fixture
+def reachable() -> Iterator[Path]:
+    """A directory every user can enter (pytest's tmp_path is under a 0700 directory), for
+    tests that check files as another user."""
+    directory = Path(tempfile.mkdtemp(prefix="hal0-reachable-"))
+    directory.chmod(0o755)
+    yield directory
+    shutil.rmtree(directory)
 
 
 def pytest_report_header() -> list[str]:

@@ -2,9 +2,7 @@
 daemon's user cannot reach (checked as that user, never a traceback)."""
 
 import os
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,32 +70,23 @@ def test_syntax_errors_name_line_and_column(
     assert found.startswith(f"error: {path}:{where}: {message}"), found
 
 
-@pytest.fixture
-def shared_dir() -> Iterator[Path]:
-    """A directory every user may enter (pytest's tmp_path is root's alone)."""
-    path = Path(tempfile.mkdtemp(prefix="hal0-access-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path)
-
-
-def locked_llama_server(shared_dir: Path) -> tuple[Path, Path]:
+def locked_llama_server(reachable: Path) -> tuple[Path, Path]:
     """A config dir naming a llama-server inside a directory only root may enter."""
-    locked = shared_dir / "locked"
+    locked = reachable / "locked"
     locked.mkdir(mode=0o700)
     binary = locked / "llama-server"
     binary.write_text("#!/bin/sh\n")
     binary.chmod(0o755)
-    config_dir = shared_dir / "etc"
+    config_dir = reachable / "etc"
     config_dir.mkdir(mode=0o755)
     (config_dir / "hal0.toml").write_text(f'llama_server = "{binary}"\n')
     (config_dir / "hal0.toml").chmod(0o644)
     return config_dir, binary
 
 
-def test_check_config_as_root_checks_paths_as_the_daemons_user(shared_dir: Path) -> None:
+def test_check_config_as_root_checks_paths_as_the_daemons_user(reachable: Path) -> None:
     assert os.geteuid() == 0, "this test needs root (make test runs as root)"
-    config_dir, binary = locked_llama_server(shared_dir)
+    config_dir, binary = locked_llama_server(reachable)
     result = subprocess.run(
         [command("hal0d"), "check-config", "--config-dir", config_dir, "--user", "nobody"],
         capture_output=True,
@@ -124,10 +113,10 @@ def effective_user(uid: int) -> Iterator[None]:
 
 
 def test_the_daemon_reports_an_unreachable_llama_server_instead_of_crashing(
-    shared_dir: Path,
+    reachable: Path,
 ) -> None:
     """What the daemon (an unprivileged user) does on start and reload: load_config as itself."""
-    config_dir, binary = locked_llama_server(shared_dir)
+    config_dir, binary = locked_llama_server(reachable)
     with effective_user(NOBODY):
         config, problems = load_config(config_dir)
     assert config is not None

@@ -236,7 +236,8 @@ async def test_messages_say_gib_name_the_slot_and_both_ends_of_a_redirect(
     assert "10.0 TiB (10995116277760 bytes) to download" in str(full.value)
     assert "slot 'chat'" in str(full.value)
     plain = dataclasses.replace(request, url="http://127.0.0.1:1/m.gguf")
-    with pytest.raises(InsecureUrlError, match=r"^test-model for slot 'chat': 'http://.*' is plain"):
+    refused = r"^test-model for slot 'chat': 'http://.*' is plain"
+    with pytest.raises(InsecureUrlError, match=refused):
         await pull_once(settings, plain)
 
 

@@ -2,11 +2,8 @@
 checking, as root, that the daemon's user can read it."""
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -79,15 +76,6 @@ def check_config(config_dir: Path, user: str) -> subprocess.CompletedProcess[str
         timeout=30,
         check=False,
     )
-
-
-@pytest.fixture
-def reachable() -> Iterator[Path]:
-    """A directory every user can enter (pytest's tmp_path is under a 0700 directory)."""
-    directory = Path(tempfile.mkdtemp(prefix="hal0-trust-"))
-    directory.chmod(0o755)
-    yield directory
-    shutil.rmtree(directory)
 
 
 def test_check_config_reads_ca_file_as_the_daemon_user(
