@@ -35,10 +35,9 @@ start=$(date +%s)
     || { tail -n 40 "$work/build.log" >&2; echo "deb: dpkg-buildpackage failed ($work/build.log)" >&2; exit 1; }
 debs=("$work"/hal0d_*_all.deb)
 [ ${#debs[@]} -eq 1 ] || { echo "deb: expected one hal0d_*_all.deb in $work" >&2; exit 1; }
-rm -f "$out"/hal0d_*.deb
-cp "${debs[0]}" "$out/"
-deb=$out/$(basename "${debs[0]}")
-echo "deb: built $deb in $(($(date +%s) - start)) s"
+echo "deb: built ${debs[0]} in $(($(date +%s) - start)) s"
 
-lintian --fail-on error,warning --display-info "$deb"
-echo "deb: lintian clean"
+rm -f "$out"/hal0d_*.deb
+lintian --fail-on error,warning --display-info "${debs[0]}"
+cp "${debs[0]}" "$out/"
+echo "deb: lintian clean; $out/$(basename "${debs[0]}")"

@@ -1,10 +1,16 @@
 """Fixtures of the system tier: a real systemd in a container, a real llama-server, real models.
 
-Session-scoped (one container per run): ``container`` (booted, project installed),
+Session-scoped (one container per run): ``container`` (booted, the built .deb installed with
+apt, hal0d.service stopped again so each test starts it with its own configuration),
 ``llama_server`` (its path inside), ``tiny_model`` / ``large_model`` (Model: path inside, sha256,
 size, host path), ``llama_unit`` (the test template unit, installed). Function-scoped:
 ``llama_instance`` (a configured, not yet started instance of that unit on a free port, stopped
 and reset afterwards). See docs/testing.md.
+
+A run boots the Debian release ``HAL0_TEST_RELEASE`` names (default bookworm, the full tier);
+on any other release only tests marked ``trixie`` or ``release_sensitive`` run, the rest is
+deselected. ``package`` is the built ``dist/hal0d_*.deb``; ``boot_container`` boots one more
+container (for tests that need a pristine system, such as install and purge).
 
 Without root or the host tools the tier skips, which CI=true turns into a failure; a failed boot
 is always an error.
@@ -12,13 +18,15 @@ is always an error.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -26,6 +34,7 @@ from typing import Any
 import pytest
 
 from tests.support import gguf_model
+from tests.system.harness import releases
 from tests.system.harness.container import LLAMA_DIR, MODELS_DIR, REPO, Container
 
 CACHE = Path(os.environ.get("HAL0_TEST_CACHE", "/var/cache/hal0-test"))
@@ -34,6 +43,8 @@ RESULTS = REPO / "build" / "results"
 HOST_TOOLS = ("systemd-nspawn", "busctl", "journalctl", "nsenter", "tar", "zstd", "debootstrap")
 TEST_UNIT = "hal0-test-llama@.service"
 TIMINGS: dict[str, float] = {}
+RELEASE = releases.current()
+SUBSET_MARKERS = ("trixie", "release_sensitive")
 
 
 @dataclass(frozen=True)
@@ -94,10 +105,18 @@ def _llama_server_host_path() -> Path:
     return path
 
 
-def _rootfs_tarball() -> Path:
+def _package() -> Path:
+    debs = sorted((REPO / "dist").glob("hal0d_*_all.deb"))
+    if len(debs) != 1:
+        pytest.fail(f"expected one dist/hal0d_*_all.deb, found {len(debs)}: run `make deb`")
+    return debs[0]
+
+
+def _rootfs_tarball(package: Path) -> Path:
     result = subprocess.run(
-        [str(REPO / "tools/rootfs.sh")], capture_output=True, text=True, check=False
-    )
+        [str(REPO / "tools/rootfs.sh"), RELEASE.name, str(package)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
     if result.returncode != 0:
         pytest.fail(f"tools/rootfs.sh failed:\n{result.stderr}")
     return Path(result.stdout.strip().splitlines()[-1])
@@ -110,34 +129,66 @@ def llama_server_host_path() -> Path:
 
 
 @pytest.fixture(scope="session")
-def container(request: pytest.FixtureRequest, llama_server_host_path: Path) -> Iterator[Container]:
-    """The booted container with the project installed (tools/install-tree.sh)."""
-    tarball = _rootfs_tarball()
-    WORKDIR.mkdir(parents=True, exist_ok=True)
-    (CACHE / "models").mkdir(parents=True, exist_ok=True)
-    box = Container(
-        tarball=tarball,
-        workdir=WORKDIR,
-        llama_server_dir=llama_server_host_path.parent,
-        models_dir=CACHE / "models",
-    )
-    try:
-        box.boot()
-        record_timing("container unpack", box.timings["unpack"])
-        record_timing("container boot", box.timings["boot"])
+def package() -> Path:
+    """The built package, dist/hal0d_VERSION_all.deb."""
+    _require_host()
+    return _package()
+
+
+@pytest.fixture(scope="session")
+def boot_container(
+    request: pytest.FixtureRequest, llama_server_host_path: Path, package: Path
+) -> Callable[[str], AbstractContextManager[Container]]:
+    """``with boot_container(what) as box:`` a booted container of this run's release with
+    nothing of hal0d installed yet; torn down (artifacts kept on failure) afterwards."""
+    tarball = _rootfs_tarball(package)
+
+    @contextlib.contextmanager
+    def boot(what: str) -> Iterator[Container]:
+        WORKDIR.mkdir(parents=True, exist_ok=True)
+        (CACHE / "models").mkdir(parents=True, exist_ok=True)
+        box = Container(
+            tarball=tarball,
+            workdir=WORKDIR,
+            llama_server_dir=llama_server_host_path.parent,
+            models_dir=CACHE / "models",
+            package=package,
+        )
+        failed_before = request.session.testsfailed
+        try:
+            box.boot()
+            record_timing(f"{what}: container unpack", box.timings["unpack"])
+            record_timing(f"{what}: container boot", box.timings["boot"])
+            yield box
+        except BaseException:
+            box.teardown(RESULTS / "system-artifacts" / box.name)
+            raise
+        failed = request.session.testsfailed > failed_before
+        artifacts = RESULTS / "system-artifacts" / box.name if failed else None
+        leftovers = box.teardown(artifacts)
+        if artifacts is not None:
+            print(f"\nsystem tier: container artifacts in {artifacts}")
+        assert not leftovers, "the container left things behind on the host:\n" + "\n".join(
+            leftovers
+        )
+
+    return boot
+
+
+@pytest.fixture(scope="session")
+def container(
+    boot_container: Callable[[str], AbstractContextManager[Container]],
+) -> Iterator[Container]:
+    """The booted container with the built package installed (``apt-get install ./….deb``).
+
+    The package enables and starts hal0d.service; it is stopped again here, so each test
+    module starts it with the configuration it writes."""
+    with boot_container("session") as box:
         started = time.monotonic()
         box.install_project()
-        record_timing("project install", time.monotonic() - started)
-    except BaseException:
-        box.teardown(RESULTS / "system-artifacts" / box.name)
-        raise
-    yield box
-    failed = request.session.testsfailed > 0
-    artifacts = RESULTS / "system-artifacts" / box.name if failed else None
-    leftovers = box.teardown(artifacts)
-    if artifacts is not None:
-        print(f"\nsystem tier: container artifacts in {artifacts}")
-    assert not leftovers, "the container left things behind on the host:\n" + "\n".join(leftovers)
+        record_timing("package install (apt-get install ./hal0d_*.deb)", time.monotonic() - started)
+        box.run("systemctl", "stop", "hal0d.service", timeout=60)
+        yield box
 
 
 @pytest.fixture(scope="session")
@@ -211,6 +262,26 @@ def llama_env(model: PurePosixPath, port: int, **extra: str) -> str:
         **extra,
     }
     return "".join(f"{key}={value}\n" for key, value in values.items())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Off the full-tier release, run only the subset marked for every release (unless
+    HAL0_TEST_FULL=1 asks for everything, to measure what differs)."""
+    if RELEASE.name == releases.FULL_TIER or os.environ.get("HAL0_TEST_FULL") == "1":
+        return
+    here = Path(__file__).parent
+    keep, drop = [], []
+    for item in items:
+        in_tier = here in item.path.parents
+        marked = any(item.get_closest_marker(name) for name in SUBSET_MARKERS)
+        (keep if marked or not in_tier else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pytest_report_header() -> list[str]:
+    return [f"system tier: Debian {RELEASE.name} (systemd {RELEASE.systemd})"]
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -32,8 +32,10 @@ REPO = Path(__file__).resolve().parents[3]
 CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 LLAMA_DIR = PurePosixPath("/usr/local/lib/hal0-test/llama-server")
 MODELS_DIR = PurePosixPath("/usr/local/share/hal0-test/models")
+PACKAGE_DIR = PurePosixPath("/var/cache/hal0-test-package")
 BOOT_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
+INSTALL_TIMEOUT = 300.0
 TMPFS_SIZE = "4G"
 
 
@@ -49,6 +51,7 @@ class Container:
         workdir: Path,
         llama_server_dir: Path,
         models_dir: Path,
+        package: Path | None = None,
         name: str | None = None,
     ) -> None:
         self.name = name or f"{RUN_PREFIX}{os.getpid()}-{secrets.token_hex(2)}"
@@ -59,6 +62,7 @@ class Container:
         self.console_log = self.workdir / "console.log"
         self.llama_server_dir = llama_server_dir
         self.models_dir = models_dir
+        self.package = package
         self.cgroups = [root / self.name for root in CGROUP_ROOTS if root.is_dir()]
         self.process: subprocess.Popen[bytes] | None = None
         self.leader = 0
@@ -312,15 +316,29 @@ class Container:
             self.run("usermod", "--append", "--groups", group, name)
 
     def install_project(self) -> None:
-        """Lay the source tree out in the container as a package would (tools/install-tree.sh),
-        then let systemd and dbus pick it up: system users, directories, units, bus policy."""
-        subprocess.run([str(REPO / "tools/install-tree.sh"), str(self.root)], check=True)
-        self.run("systemd-sysusers")
-        self.run("systemd-tmpfiles", "--create")
-        self.daemon_reload()
-        self.run(
-            "busctl", "call", "org.freedesktop.DBus", "/org/freedesktop/DBus",
-            "org.freedesktop.DBus", "ReloadConfig",
+        """Install the built package as an admin would: ``apt-get install ./hal0d_*.deb``.
+
+        The rootfs already holds the package's dependencies (tools/rootfs.sh), so apt needs no
+        mirror; the maintainer scripts run for real (sysusers, tmpfiles, enable and start
+        hal0d.service)."""
+        if self.package is None:
+            raise ContainerError("no package to install: build it with `make deb`")
+        self.apt("install", self.package_path())
+
+    def package_path(self) -> str:
+        """The package's path inside the container (copied in on first use)."""
+        assert self.package is not None
+        inside = PACKAGE_DIR / self.package.name
+        if not self.path(inside).exists():
+            self.path(PACKAGE_DIR).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self.package, self.path(inside))
+        return str(inside)
+
+    def apt(self, verb: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """apt-get VERB ARGS inside, non-interactive (install, remove, purge)."""
+        return self.run(
+            "apt-get", "-y", "-q", "--no-install-recommends", verb, *args,
+            env={"DEBIAN_FRONTEND": "noninteractive"}, timeout=INSTALL_TIMEOUT, check=check,
         )  # fmt: skip
 
 
