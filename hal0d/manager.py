@@ -15,6 +15,7 @@ from typing import Protocol
 
 from hal0d.config import Config, Severity, load_config
 from hal0d.config.access import EXECUTE, Need, problem
+from hal0d.config.llama_server import HINT as LLAMA_SERVER_HINT
 from hal0d.config.problems import log_problems
 from hal0d.contract import ACTION_CONFIG_RELOAD, ACTION_MODEL_MANAGE, ACTION_SLOT_MANAGE
 from hal0d.errors import BusyError, ConfigError, Hal0Error, NoSuchSlotError
@@ -278,7 +279,7 @@ class Manager:
         """Look at the llama-server binary again (in a thread: it is file-system I/O)."""
         path = self._config.global_.llama_server
         found = await asyncio.to_thread(problem, Need(path, EXECUTE))
-        text = None if found is None else f"llama-server {str(path)!r} {found}"
+        text = None if found is None else f"llama-server {str(path)!r} {found}; {LLAMA_SERVER_HINT}"
         if text != self._llama_server_problem:
             self._llama_server_problem = text
             self._changed()

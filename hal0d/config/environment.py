@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from hal0d.config import llama_server
 from hal0d.config.access import EXECUTE, READ, Checker, Need
 from hal0d.config.model import GlobalConfig, SlotConfig
 from hal0d.config.problems import Problems
@@ -67,6 +68,8 @@ def check_environment(
             continue  # no trusted keys yet: a catalog that needs one says so
         whose = "" if found in ("does not exist", "is not a file") else f" by user {checker.user}"
         message = f"{str(setting.need.path)!r} {found}{whose}; {setting.consequence}"
+        if setting.key == "llama_server" and found == "does not exist":
+            message += f" ({llama_server.HINT})"
         report = problems.error if setting.error else problems.warning
         report(setting.file, setting.key, message)
     _check_keys_owner(global_file, config.keys_dir, problems)

@@ -3,6 +3,7 @@
 import ssl
 from pathlib import Path
 
+from hal0d.config import llama_server
 from hal0d.config.durations import format_duration
 from hal0d.config.model import LOG_LEVELS, CatalogSource, GlobalConfig
 from hal0d.config.problems import shown
@@ -18,7 +19,7 @@ MAX_RETRIES = 100
 def read_global(reader: TableReader) -> GlobalConfig:
     d = DEFAULTS
     config = GlobalConfig(
-        llama_server=reader.path("llama_server", d.llama_server) or d.llama_server,
+        llama_server=reader.path("llama_server", None) or llama_server.search(),
         models_dir=reader.path("models_dir", d.models_dir) or d.models_dir,
         state_dir=reader.path("state_dir", d.state_dir) or d.state_dir,
         keys_dir=reader.path("keys_dir", d.keys_dir) or d.keys_dir,

@@ -4,6 +4,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
+from hal0d.config import llama_server
 from hal0d.config.access import Checker, as_current_user
 from hal0d.config.environment import check_environment
 from hal0d.config.global_file import read_global
@@ -39,7 +40,10 @@ def load_config(
         return None, problems.items
     global_file = config_dir / GLOBAL_FILE
     global_reader = _reader(global_file, problems, missing_ok=True)
-    global_ = GlobalConfig() if global_reader is None else read_global(global_reader)
+    if global_reader is None:
+        global_ = GlobalConfig(llama_server=llama_server.search())
+    else:
+        global_ = read_global(global_reader)
     slots = _read_slots(config_dir / SLOTS_DIR, global_, problems)
     _check_ports(slots, problems)
     check_environment(global_file, global_, slots, problems, checker or as_current_user())

@@ -4,6 +4,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hal0d.config import llama_server
+
 LOG_LEVELS = ("debug", "info", "notice", "warning", "err", "crit", "alert", "emerg")
 
 
@@ -18,7 +20,7 @@ class CatalogSource:
 
 @dataclass(frozen=True)
 class GlobalConfig:
-    llama_server: Path = Path("/usr/bin/llama-server")
+    llama_server: Path = llama_server.DEFAULT  # read_global searches when the key is unset
     models_dir: Path = Path("/var/lib/hal0/models")
     state_dir: Path = Path("/var/lib/hal0")
     keys_dir: Path = Path("/etc/hal0/keys")

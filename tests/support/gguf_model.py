@@ -20,9 +20,7 @@ Same spec → byte-identical file (the SHA-256 is stable for a pinned gguf/numpy
 from __future__ import annotations
 
 import hashlib
-import itertools
 import os
-import string
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -31,9 +29,9 @@ from pathlib import Path
 import gguf
 import numpy as np
 
+from tests.support.gguf_stdlib import VOCAB_SIZE, vocabulary
+
 GENERATOR_VERSION = 1  # bump when the output of a spec changes
-SPACE = "\u2581"  # SentencePiece's word-boundary marker, detokenized to " "
-VOCAB_SIZE = 512
 UNK, BOS, EOS = 0, 1, 2
 BIAS_CHANNEL = 0
 BIAS = 2.0
@@ -61,27 +59,6 @@ TINY = ModelSpec(name="hal0-tiny", n_embd=64, n_layer=2, n_head=4, n_ff=128)
 # ~105 MiB: long enough to load and to download that progress and load time are observable.
 LARGE = ModelSpec(name="hal0-large", n_embd=512, n_layer=8, n_head=8, n_ff=1408)
 SPECS = {"tiny": TINY, "large": LARGE}
-
-
-def vocabulary() -> tuple[list[str], list[float], list[int]]:
-    """Tokens, scores and types: control tokens, 256 byte tokens, then printable ASCII pieces."""
-    tokens = ["<unk>", "<s>", "</s>"]
-    types = [gguf.TokenType.UNKNOWN, gguf.TokenType.CONTROL, gguf.TokenType.CONTROL]
-    tokens += [f"<0x{byte:02X}>" for byte in range(256)]
-    types += [gguf.TokenType.BYTE] * 256
-    pieces = [SPACE, *(chr(code) for code in range(0x21, 0x7F))]
-    pieces += [SPACE + letter for letter in string.ascii_letters]
-    pieces += ["".join(pair) for pair in itertools.product("etaoinshrd", repeat=2)]
-    pieces += [SPACE + word for word in ("the", "and", "of", "to", "in", "is", "it", "on")]
-    pieces = pieces[: VOCAB_SIZE - len(tokens)]
-    tokens += pieces
-    types += [gguf.TokenType.NORMAL] * len(pieces)
-    assert len(tokens) == VOCAB_SIZE, len(tokens)
-    assert len(set(tokens)) == VOCAB_SIZE, "duplicate token"
-    # SentencePiece merges toward higher scores: prefer longer pieces, then earlier ones.
-    scores = [0.0] * (VOCAB_SIZE - len(pieces))
-    scores += [len(piece) - index / VOCAB_SIZE for index, piece in enumerate(pieces)]
-    return tokens, scores, [int(kind) for kind in types]
 
 
 def tensors(spec: ModelSpec, types: list[int]) -> dict[str, np.ndarray]:

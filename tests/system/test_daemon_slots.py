@@ -19,7 +19,8 @@ import pytest
 from tests.system.conftest import Model, free_port
 from tests.system.harness.container import LLAMA_DIR, Container
 
-pytestmark = pytest.mark.timeout(180)
+# The trixie subset: load → ready → completion, hal0d SIGKILL recovery.
+pytestmark = [pytest.mark.timeout(180), pytest.mark.trixie]
 DAEMON = "hal0d.service"
 SLOTS = ("left", "right")
 MODELS = "/var/lib/hal0/models"

@@ -11,6 +11,8 @@ import pytest
 
 from tests.system.harness.container import Container
 
+# The trixie subset: daemon up, polkit allow and deny.
+pytestmark = pytest.mark.trixie
 UNIT = "hal0d.service"
 SLOT = 'url = "https://127.0.0.1:9/demo.gguf"\nsha256 = "' + "ab" * 32 + '"\nsize = 1024\n'
 # busctl prints only an error's message; this prints its D-Bus name (dbus-fast is in the

@@ -62,6 +62,7 @@ async def test_start_health_and_completion(
         assert body["tokens_predicted"] == 8
 
 
+@pytest.mark.release_sensitive  # Restart=on-failure after SIGKILL
 async def test_sigkill_of_main_process_is_restarted(
     container: Container, llama_instance: LlamaInstance
 ) -> None:
@@ -89,6 +90,7 @@ async def test_sigkill_of_main_process_is_restarted(
         assert after["Result"] == "success" or after["Result"] == "signal"
 
 
+@pytest.mark.release_sensitive  # journald
 async def test_journal_holds_llama_server_log(
     container: Container, llama_instance: LlamaInstance
 ) -> None:

@@ -80,6 +80,7 @@ async def completion(endpoint: str, n_predict: int, **headers: str) -> httpx.Res
         )
 
 
+@pytest.mark.release_sensitive  # Type=notify and the slot unit's sandbox on this systemd
 async def test_load_reaches_ready_through_warming(
     container: Container, large_model: Model, tmp_path: Path, cleanup: list[str]
 ) -> None:
@@ -186,6 +187,7 @@ async def test_unload_during_a_request_drains_it(
         assert "llama-server exited with code 0" in runner_log, runner_log
 
 
+@pytest.mark.release_sensitive  # systemd's restart and watchdog handling
 async def test_killed_server_is_restarted_and_a_hung_one_by_the_watchdog(
     container: Container, tiny_model: Model, tmp_path: Path, cleanup: list[str]
 ) -> None:
@@ -225,6 +227,7 @@ async def test_killed_server_is_restarted_and_a_hung_one_by_the_watchdog(
         assert not illegal_steps(recorder.states("crashy")), recorder.states("crashy")
 
 
+@pytest.mark.trixie  # start limits; NRestarts and Result differ nowhere (docs/testing.md)
 async def test_crash_loop_gives_up_with_a_readable_error_and_load_recovers(
     container: Container, tiny_model: Model, tmp_path: Path, cleanup: list[str]
 ) -> None:
@@ -254,6 +257,7 @@ async def test_crash_loop_gives_up_with_a_readable_error_and_load_recovers(
         assert view.n_restarts == 0  # Load reset the failed unit
 
 
+@pytest.mark.release_sensitive  # unit properties read back from a running systemd
 async def test_a_new_supervisor_adopts_running_slots_without_touching_them(
     container: Container, tiny_model: Model, tmp_path: Path, cleanup: list[str]
 ) -> None:

@@ -23,7 +23,10 @@ async def test_status_follows_llama_server_being_installed(tmp_path: Path) -> No
     manager = Manager(config, RecordingBackend(["chat"]), None)
     await manager.reload()  # looks at the binary, as Load and the daemon's timer do
     manager.set_lifecycle(Lifecycle.RUNNING)
-    assert manager.status == f"degraded: llama-server '{binary}' does not exist (1 offline)"
+    assert manager.status == (
+        f"degraded: llama-server '{binary}' does not exist; install it in /usr/bin or "
+        "/usr/local/bin, or set llama_server in /etc/hal0/hal0.toml (1 offline)"
+    )
 
     binary.parent.mkdir()
     binary.write_text("#!/bin/sh\n")
