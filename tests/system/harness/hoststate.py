@@ -1,8 +1,8 @@
 """What a container run may leave behind on the host: mounts, cgroup directories, nspawn processes.
 
 The harness takes a snapshot before boot and compares one taken after teardown. Entries that
-belong to *another* harness run (their names carry another ``hal0-test-`` run name) are not ours
-to judge, so two runs on one machine do not blame each other.
+belong to *another* container on the machine (another ``hal0-test-`` run of this harness, or a
+``hal0-run-`` container) are not ours to judge, so runs sharing a machine do not blame each other.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 
 CGROUP_ROOTS = (Path("/sys/fs/cgroup/systemd"), Path("/sys/fs/cgroup/unified"))
 RUN_PREFIX = "hal0-test-"
+OTHER_CONTAINERS = (RUN_PREFIX, "hal0-run-")
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class HostState:
 
 
 def _belongs_to_other_run(entry: str, run_name: str) -> bool:
-    return RUN_PREFIX in entry and run_name not in entry
+    return run_name not in entry and any(prefix in entry for prefix in OTHER_CONTAINERS)
 
 
 def _mounts() -> frozenset[str]:
