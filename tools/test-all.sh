@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make test`: lint once, unit and bus tiers on both dependency sets, the system tier once.
+# `make test`: lint once, unit and bus tiers on both dependency sets, the Debian package, the
+# system tier (all of it on bookworm, the marked subset on trixie).
 # Every step runs even when an earlier one failed; the summary at the end decides.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -8,11 +9,11 @@ rm -rf build/results
 mkdir -p build/results
 failed=()
 step() {
-    local name=$1; shift
+    local name=$1 start=$SECONDS; shift
     echo
     echo "##### $name"
-    if "$@"; then echo "$name: ok" >>build/results/steps.txt
-    else failed+=("$name"); echo "$name: FAILED" >>build/results/steps.txt
+    if "$@"; then echo "$name: ok ($((SECONDS - start)) s)" >>build/results/steps.txt
+    else failed+=("$name"); echo "$name: FAILED ($((SECONDS - start)) s)" >>build/results/steps.txt
     fi
 }
 step deps make --no-print-directory deps
@@ -22,6 +23,8 @@ for tier in unit bus; do
         step "test-$tier" make --no-print-directory "test-$tier"
     fi
 done
+# The Debian package (lintian-clean) is what the system tier installs, on bookworm and trixie.
+step deb make --no-print-directory deb
 if [ -d tests/system ]; then
     step test-system make --no-print-directory test-system
 fi
