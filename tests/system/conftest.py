@@ -181,13 +181,12 @@ def container(
 ) -> Iterator[Container]:
     """The booted container with the built package installed (``apt-get install ./….deb``).
 
-    The package enables and starts hal0d.service; it is stopped again here, so each test
-    module starts it with the configuration it writes."""
+    The package enables and starts hal0d.service; ``install_project`` stops it again, so each
+    test module starts it with the configuration it writes."""
     with boot_container("session") as box:
         started = time.monotonic()
         box.install_project()
         record_timing("package install (apt-get install ./hal0d_*.deb)", time.monotonic() - started)
-        box.run("systemctl", "stop", "hal0d.service", timeout=60)
         yield box
 
 

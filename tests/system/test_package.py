@@ -114,7 +114,7 @@ def test_install_enables_and_starts_hal0d_and_says_llama_server_is_missing(
     life: Lifecycle,
 ) -> None:
     box = life.box
-    box.install_project()
+    box.apt("install", box.package_path())
     assert box.run("systemctl", "is-enabled", DAEMON).stdout.strip() == "enabled"
     assert show(box, DAEMON, "ActiveState")["ActiveState"] == "active", box.journal(DAEMON)
     assert box.run("systemctl", "is-enabled", "hal0-slot@.service", check=False).stdout.strip() in (
@@ -166,7 +166,7 @@ def test_remove_stops_the_slots_and_keeps_models_and_configuration(life: Lifecyc
 
 def test_reinstall_finds_models_and_configuration_as_they_were(life: Lifecycle) -> None:
     box = life.box
-    box.install_project()
+    box.apt("install", box.package_path())
     assert show(box, DAEMON, "ActiveState")["ActiveState"] == "active", box.journal(DAEMON)
     # The slot's URL is a closed port: the slot can only load from the model that was kept.
     load_and_complete(box, life.port)
@@ -194,7 +194,7 @@ def installed(
     boot_container: Callable[[str], AbstractContextManager[Container]],
 ) -> Iterator[Container]:
     with boot_container("autopkgtest") as box:
-        box.install_project()
+        box.apt("install", box.package_path())
         yield box
 
 

@@ -316,18 +316,19 @@ class Container:
             self.run("usermod", "--append", "--groups", group, name)
 
     def install_project(self) -> None:
-        """Install the built package as an admin would: ``apt-get install ./hal0d_*.deb``.
+        """(Re)install the built package with ``apt-get install --reinstall ./hal0d_*.deb``,
+        then stop hal0d.service again: tests start hal0d themselves, with the configuration
+        they write. Reinstalling also restores files a test removed.
 
         The rootfs already holds the package's dependencies (tools/rootfs.sh), so apt needs no
-        mirror; the maintainer scripts run for real (sysusers, tmpfiles, enable and start
-        hal0d.service)."""
-        if self.package is None:
-            raise ContainerError("no package to install: build it with `make deb`")
-        self.apt("install", self.package_path())
+        mirror; the maintainer scripts run for real (sysusers, tmpfiles, enable and start)."""
+        self.apt("install", "--reinstall", self.package_path())
+        self.run("systemctl", "stop", "hal0d.service", timeout=60)
 
     def package_path(self) -> str:
         """The package's path inside the container (copied in on first use)."""
-        assert self.package is not None
+        if self.package is None:
+            raise ContainerError("no package to install: build it with `make deb`")
         inside = PACKAGE_DIR / self.package.name
         if not self.path(inside).exists():
             self.path(PACKAGE_DIR).mkdir(parents=True, exist_ok=True)
