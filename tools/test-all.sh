@@ -16,6 +16,13 @@ step() {
     else failed+=("$name"); echo "$name: FAILED ($((SECONDS - start)) s)" >>build/results/steps.txt
     fi
 }
+# Every Debian package the host needs, first and alone (apt allows one apt-get update at a time).
+step deps-apt tools/apt-install.sh requirements/apt-*.txt
+# The system tier's dependencies (the .deb, a rootfs per release, llama-server: on a CPU
+# without AVX-512 a source build of many minutes) are prepared in the background from then on,
+# on the core the single-process lint, unit and bus steps leave free.
+make --no-print-directory deps-system >build/results/deps-system.log 2>&1 &
+system_deps=$!
 step deps make --no-print-directory deps
 step lint make --no-print-directory lint
 for tier in unit bus; do
@@ -25,6 +32,16 @@ for tier in unit bus; do
 done
 # The Debian package (lintian-clean) is what the system tier installs, on bookworm and trixie.
 step deb make --no-print-directory deb
+echo
+echo "##### deps-system (started in the background)"
+waited=$SECONDS
+if wait "$system_deps"; then
+    echo "deps-system: ok (waited $((SECONDS - waited)) s of $SECONDS s)" >>build/results/steps.txt
+else
+    failed+=(deps-system)
+    echo "deps-system: FAILED (waited $((SECONDS - waited)) s)" >>build/results/steps.txt
+fi
+cat build/results/deps-system.log
 if [ -d tests/system ]; then
     step test-system make --no-print-directory test-system
 fi

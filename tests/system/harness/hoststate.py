@@ -8,12 +8,15 @@ belong to *another* container on the machine (another ``hal0-test-`` run of this
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 CGROUP_ROOTS = (Path("/sys/fs/cgroup/systemd"), Path("/sys/fs/cgroup/unified"))
 RUN_PREFIX = "hal0-test-"
 OTHER_CONTAINERS = (RUN_PREFIX, "hal0-run-")
+# tools/rootfs.sh mounts /proc into the chroot it is building (any worktree's, any cache).
+ROOTFS_BUILD = re.compile(r"/build-[A-Za-z0-9]{6}/root/proc$")
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ class HostState:
 
 
 def _belongs_to_other_run(entry: str, run_name: str) -> bool:
+    if ROOTFS_BUILD.search(entry):
+        return True
     return run_name not in entry and any(prefix in entry for prefix in OTHER_CONTAINERS)
 
 
