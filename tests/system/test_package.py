@@ -123,13 +123,14 @@ def test_install_enables_and_starts_hal0d_and_says_llama_server_is_missing(
     )
     box.run("busctl", "status", "org.hal0.Manager1")
     assert status(box) == (
-        "degraded: llama-server not found at /usr/bin/llama-server: install it in /usr/bin or "
-        "/usr/local/bin, or set llama_server in /etc/hal0/hal0.toml (no slots configured)"
+        "degraded: llama-server '/usr/bin/llama-server' does not exist; install it in /usr/bin "
+        "or /usr/local/bin, or set llama_server in /etc/hal0/hal0.toml (no slots configured)"
     )
     check = box.run("hal0d", "check-config")
-    assert "llama_server: not set, and there is no llama-server in /usr/bin or /usr/local/bin" in (
-        check.stdout
-    )
+    assert (
+        "llama_server: '/usr/bin/llama-server' does not exist; slots cannot start "
+        "(install it in /usr/bin or /usr/local/bin, or set llama_server in /etc/hal0/hal0.toml)"
+    ) in check.stdout
 
 
 def test_llama_server_in_usr_local_bin_is_found_and_a_slot_loads(
