@@ -25,6 +25,7 @@ from hal0d.errors import ConfigError, Hal0Error
 from hal0d.manager import ConfigurableBackend, Lifecycle, Manager
 from hal0d.notify import Notifier, feed_watchdog
 from hal0d.polkit import PolkitAuthority
+from hal0d.slot_journal import SlotJournal
 from hal0d.slots.adapters import Adapters
 from hal0d.slots.nosystemd import NoSystemd
 from hal0d.slots.probe import HttpProbe
@@ -117,6 +118,7 @@ class Daemon:
             )
         backend: DaemonBackend = slot_supervisor(self._config, bus, store, units)
         manager = Manager(self._config, backend, store, units_available=units)
+        manager.subscribe(SlotJournal(manager))
         service = BusService(bus, manager, PolkitAuthority(bus))
         service.export()
         await self._own_name(bus)

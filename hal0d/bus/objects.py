@@ -24,6 +24,7 @@ from hal0d.bus.paths import slot_path
 from hal0d.bus.throttle import PropertyThrottle
 from hal0d.bus.wire import wire_text
 from hal0d.contract import MANAGER_INTERFACE, SLOT_INTERFACE
+from hal0d.diagnose import diagnose
 from hal0d.errors import InvalidArgumentError, NotAuthorizedError
 from hal0d.manager import Manager
 from hal0d.polkit import PolkitAuthority
@@ -136,6 +137,14 @@ class ManagerObject(ServiceInterface):
     async def list_slots(self) -> "a(sso)":
         views = self._manager.views()
         return [[wire_text(n), str(views[n].state), slot_path(n)] for n in sorted(views)]
+
+    @method(name="Diagnose")
+    @boundary
+    async def diagnose(self) -> "a(ssss)":
+        findings = await diagnose(self._manager.config, dict(self._manager.views()))
+        return [
+            [wire_text(f.slot), f.check, str(f.verdict), wire_text(f.message)] for f in findings
+        ]
 
     @method(name="Pull")
     @boundary

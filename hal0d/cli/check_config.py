@@ -5,12 +5,8 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from hal0d.config import CONFIG_DIR_ENV, DEFAULT_CONFIG_DIR, Severity, config_dir, load_config
-from hal0d.config.access import checker_for
+from hal0d.cli.exits import EX_CONFIG, EX_OK
 from hal0d.contract import DAEMON_USER
-
-EX_OK = 0
-EX_CONFIG = 78  # sysexits.h, as systemd tools use it for configuration errors
 
 
 def add_parser(subcommands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -39,11 +35,17 @@ def add_config_dir_option(parser: argparse.ArgumentParser) -> None:
         "--config-dir",
         type=Path,
         metavar="DIR",
-        help=f"configuration directory (default: ${CONFIG_DIR_ENV}, else {DEFAULT_CONFIG_DIR})",
+        # Spelt out rather than imported: hal0d.config pulls in the config reader, and
+        # hal0ctl's other commands should not pay for it at start (hal0d.config.config_dir
+        # is the definition).
+        help="configuration directory (default: $HAL0_CONFIG_DIR, else /etc/hal0)",
     )
 
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    from hal0d.config import Severity, config_dir, load_config  # noqa: PLC0415 - see above
+    from hal0d.config.access import checker_for  # noqa: PLC0415
+
     directory = config_dir(args.config_dir)
     checker, note = checker_for(getattr(args, "user", DAEMON_USER))
     if note is not None:

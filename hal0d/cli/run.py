@@ -6,14 +6,13 @@ import os
 import sys
 from typing import TextIO
 
-from hal0d.cli.check_config import EX_CONFIG, add_config_dir_option
+from hal0d.cli.check_config import add_config_dir_option
+from hal0d.cli.exits import EX_CONFIG, EX_FAILURE, EX_OK
 from hal0d.config import config_dir
 from hal0d.daemon import run_daemon
 from hal0d.errors import ConfigError, Hal0Error
 from hal0d.log import setup_logging
 
-EX_OK = 0
-EX_FAILURE = 1
 EX_NOPERM = 77  # sysexits.h
 
 

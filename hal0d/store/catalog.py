@@ -81,6 +81,29 @@ def load_catalog(
     path: Path, keys_dir: Path, state_dir: Path, verify: str, *, name: str | None = None
 ) -> Catalog:
     """Read, verify and accept a catalog; refusals raise CatalogError naming it."""
+    checked = _check(path, keys_dir, state_dir, verify, name)
+    catalog = checked.catalog
+    _remember_serial(catalog.name, catalog.serial, checked.data, state_dir)
+    _keep_accepted(path, checked.data, checked.sig_text, state_dir, catalog.name)
+    return catalog
+
+
+def check_catalog(
+    path: Path, keys_dir: Path, state_dir: Path, verify: str, *, name: str | None = None
+) -> Catalog:
+    """Every check of `load_catalog`, the serial against the last accepted one included, but
+    nothing is written under the state dir (`hal0ctl catalog verify` must never write there)."""
+    return _check(path, keys_dir, state_dir, verify, name).catalog
+
+
+@dataclass(frozen=True)
+class _Checked:
+    catalog: Catalog
+    data: bytes
+    sig_text: str | None
+
+
+def _check(path: Path, keys_dir: Path, state_dir: Path, verify: str, name: str | None) -> _Checked:
     name = name or path.name.removesuffix(".toml")
     label = f"catalog {name} ({path})"
     if not CATALOG_NAME.fullmatch(name):
@@ -96,8 +119,8 @@ def load_catalog(
         sig_text, signed_by, comment = _check_signature(data, path, keys_dir, label)
     serial, entries = _parse(data, label, require_sha256=verify != "no")
     _check_rollback(name, serial, data, state_dir, label)
-    _keep_accepted(path, data, sig_text, state_dir, name)
-    return Catalog(name, serial, MappingProxyType(entries), verify, signed_by, comment)
+    catalog = Catalog(name, serial, MappingProxyType(entries), verify, signed_by, comment)
+    return _Checked(catalog, data, sig_text)
 
 
 def accepted_path(state_dir: Path, name: str) -> Path:
@@ -185,10 +208,13 @@ def _entry(name: str, table: Any, label: str, require_sha256: bool) -> CatalogEn
     )
 
 
+def _serial_path(state_dir: Path, name: str) -> Path:
+    return state_dir / "catalogs" / f"{name}.json"
+
+
 def _check_rollback(name: str, serial: int, data: bytes, state_dir: Path, label: str) -> None:
-    state_path = state_dir / "catalogs" / f"{name}.json"
     digest = hashlib.sha256(data).hexdigest()
-    seen = read_json(state_path) or {}
+    seen = read_json(_serial_path(state_dir, name)) or {}
     highest = seen.get("serial")
     if isinstance(highest, int):
         if serial < highest:
@@ -201,7 +227,11 @@ def _check_rollback(name: str, serial: int, data: bytes, state_dir: Path, label:
                 f"{label}: serial {serial} was already accepted with different content;"
                 " a changed catalog needs a higher serial"
             )
-        if serial == highest:
-            return
+
+
+def _remember_serial(name: str, serial: int, data: bytes, state_dir: Path) -> None:
+    state_path = _serial_path(state_dir, name)
+    if (read_json(state_path) or {}).get("serial") == serial:
+        return
     state_path.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(state_path, {"serial": serial, "sha256": digest})
+    write_json_atomic(state_path, {"serial": serial, "sha256": hashlib.sha256(data).hexdigest()})
