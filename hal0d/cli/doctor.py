@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import sys
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -62,26 +63,29 @@ async def _owner(client: Hal0Client) -> str:
     return f"process {pid}"
 
 
+async def _systemd(client: Hal0Client, path: str, interface: str, member: str, *args: str) -> Any:
+    (value,) = await client.call(
+        member, "s" * len(args), list(args), destination=SYSTEMD, path=path, interface=interface
+    )
+    return value
+
+
 async def _unit(client: Hal0Client, patience: float) -> dict[str, Any] | None:
     """hal0d.service's LoadState, ActiveState and Result; None if systemd is not there."""
+
+    async def ask() -> dict[str, Any]:
+        path = await _systemd(client, SYSTEMD_PATH, SYSTEMD + ".Manager", "LoadUnit", DAEMON_UNIT)
+        values = await _systemd(client, path, PROPERTIES, "GetAll", SYSTEMD + ".Unit")
+        unit = {key: getattr(value, "value", value) for key, value in values.items()}
+        with suppress(CliError):  # Result lives on the Service interface
+            result = await _systemd(client, path, PROPERTIES, "Get", SYSTEMD + ".Service", "Result")
+            unit["Result"] = getattr(result, "value", result)
+        return unit
+
     try:
-        (path,) = await asyncio.wait_for(
-            client.call(
-                "LoadUnit", "s", [DAEMON_UNIT], destination=SYSTEMD, path=SYSTEMD_PATH,
-                interface=SYSTEMD + ".Manager",
-            ),
-            patience,
-        )  # fmt: skip
-        (values,) = await asyncio.wait_for(
-            client.call(
-                "GetAll", "s", [SYSTEMD + ".Unit"], destination=SYSTEMD, path=path,
-                interface=PROPERTIES,
-            ),
-            patience,
-        )  # fmt: skip
+        return await asyncio.wait_for(ask(), patience)
     except (TimeoutError, CliError):
         return None
-    return {key: getattr(value, "value", value) for key, value in values.items()}
 
 
 async def _findings(client: Hal0Client, patience: float) -> list[dict[str, str]]:

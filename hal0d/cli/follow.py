@@ -1,7 +1,8 @@
 """Following one slot live: its properties as `PropertiesChanged` signals bring them.
 
 `SlotWatch` subscribes before the caller acts (so no change is missed), then reads the
-current values once; after that every update comes from signals, never from polling.
+current values once; after that every update comes from signals, never from polling, and
+the caller takes them one by one, in order (a load may pass through a state in a few ms).
 `ProgressLine` draws a pull: a bar redrawn in place on a terminal, JSON lines otherwise.
 """
 
@@ -42,18 +43,24 @@ class SlotWatch:
     def _on_signal(self, path: str, event: dict[str, Any]) -> None:
         if path != self.path or event.get("interface") != SLOT_INTERFACE:
             return
-        changed = event.get("changed") or {}
-        self.props.update(changed)
-        self._updates.put_nowait(changed)
+        self._updates.put_nowait(event.get("changed") or {})
 
-    async def next(self, deadline: float | None) -> dict[str, Any]:
-        """The next change; TimeoutError once ``deadline`` (monotonic) has passed."""
+    def wake(self) -> None:
+        """Let a waiting `next` return (with no change), so its caller looks again."""
+        self._updates.put_nowait({})
+
+    async def next(self, deadline: float | None = None) -> dict[str, Any]:
+        """The next change, applied to `props`; TimeoutError once ``deadline`` (monotonic)
+        has passed."""
         if deadline is None:
-            return await self._updates.get()
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError
-        return await asyncio.wait_for(self._updates.get(), remaining)
+            changed = await self._updates.get()
+        else:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            changed = await asyncio.wait_for(self._updates.get(), remaining)
+        self.props.update(changed)
+        return changed
 
 
 def eta_text(seconds: float) -> str:

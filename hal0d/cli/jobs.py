@@ -128,44 +128,46 @@ async def pull(client: Hal0Client, args: argparse.Namespace, out: TextIO) -> int
                 raise
         if args.no_block:
             return EX_OK
-        return await _follow_pull(client, watch, running, out)
+        return await _follow_pull(watch, running, out)
     finally:
         watch.stop()
 
 
-async def _follow_pull(client: Hal0Client, watch: SlotWatch, running: bool, out: TextIO) -> int:
+async def _follow_pull(watch: SlotWatch, running: bool, out: TextIO) -> int:
     progress = ProgressLine(watch.name, out)
-    interrupted = asyncio.Event()
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGINT, interrupted.set)
-    cancelling = False
+    refused: list[BaseException] = []
+
+    def cancelled(task: "asyncio.Task[None]") -> None:
+        if not task.cancelled() and task.exception() is not None:
+            refused.append(task.exception())  # type: ignore[arg-type]
+            watch.wake()
+
+    def interrupted() -> None:
+        loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl-C ends hal0ctl at once
+        print(
+            f"\ncancelling the pull of {watch.name}; the partial download is kept and "
+            "`hal0ctl pull` resumes it",
+            file=sys.stderr,
+            flush=True,
+        )
+        asyncio.ensure_future(_ask(watch.client, "Cancel", watch.name)).add_done_callback(cancelled)
+
+    loop.add_signal_handler(signal.SIGINT, interrupted)
     try:
         while True:
             phase = str(watch.props.get("Phase", ""))
             if phase and phase not in FINAL_PHASES:
                 running = True
-            if running and phase in FINAL_PHASES:
+            elif running and phase in FINAL_PHASES:
                 break
+            if refused:
+                raise refused[0]
             if running:
                 progress.update(watch.props)
-            if interrupted.is_set() and not cancelling:
-                cancelling = True
-                print(
-                    f"\ncancelling the pull of {watch.name}; the partial download is kept and "
-                    "`hal0ctl pull` resumes it",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl-C ends hal0ctl
-                await _ask(watch.client, "Cancel", watch.name)
-            update = asyncio.ensure_future(watch.next(None))
-            stop = asyncio.ensure_future(interrupted.wait())
-            await asyncio.wait({update, stop}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (update, stop):
-                task.cancel()
+            await watch.next()
     finally:
-        if not cancelling:
-            loop.remove_signal_handler(signal.SIGINT)
+        loop.remove_signal_handler(signal.SIGINT)
     props = watch.props
     progress.update(props)
     error = "" if phase == "done" else str(props.get("LastError") or phase)
