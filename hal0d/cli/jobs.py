@@ -52,7 +52,7 @@ async def _ask(client: Hal0Client, method: str, name: str) -> None:
 async def change(client: Hal0Client, args: argparse.Namespace, out: TextIO) -> int:
     goal = GOALS[args.command_name]
     watch = SlotWatch(client, args.slot)
-    before = await watch.start()
+    before = dict(await watch.start())  # a copy: watch.props moves on
     try:
         await _ask(client, goal.method, args.slot)
         if args.no_block:

@@ -9,6 +9,7 @@ the bus properties; a user outside group hal0 refused in one line with exit stat
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -26,6 +27,7 @@ pytestmark = pytest.mark.timeout(240)
 DAEMON = "hal0d.service"
 MODELS = "/var/lib/hal0/models"
 PACED_RATE = 24 << 20  # the large model (~105 MiB) takes ~4.4 s
+BROKEN_MODEL = b"GGUF" + b"x" * 4096  # llama-server exits 1 on it at once
 PERCENT = re.compile(r"(\d+) %")
 SLOT_PROPS = (
     "Name", "State", "Phase", "BytesDone", "BytesTotal", "Model", "Sha256", "Endpoint", "Unit",
@@ -66,15 +68,23 @@ def hal0d(
         f'url = "{paced.url}"\nallow_http = true\nsha256 = "{large_model.sha256}"\n'
         f"size = {large_model.size}\nport = {free_port()}\nthreads = 1\ncontext = 512\n",
     )
+    broken_sha = hashlib.sha256(BROKEN_MODEL).hexdigest()
+    container.write_file(
+        "/etc/hal0/slots/broken.toml",
+        f'url = "https://127.0.0.1:9/broken.gguf"\nsha256 = "{broken_sha}"\n'
+        f"size = {len(BROKEN_MODEL)}\nport = {free_port()}\nthreads = 1\n",
+    )
     container.run("systemd-tmpfiles", "--create")
     target = container.path(f"{MODELS}/{tiny_model.sha256}.gguf")
     shutil.copyfile(tiny_model.host_path, target)
     target.chmod(0o644)
+    container.path(f"{MODELS}/{broken_sha}.gguf").write_bytes(BROKEN_MODEL)
+    container.path(f"{MODELS}/{broken_sha}.gguf").chmod(0o644)
     container.ensure_user("alice")  # not in group hal0
     container.run("systemctl", "restart", DAEMON, timeout=60)
     yield container
     container.run("systemctl", "stop", DAEMON, check=False, timeout=60)
-    for name in ("chat", "fetch"):
+    for name in ("chat", "fetch", "broken"):
         container.run("systemctl", "stop", f"hal0-slot@{name}.service", check=False, timeout=120)
         container.run("systemctl", "reset-failed", f"hal0-slot@{name}.service", check=False)
         (slots_dir / f"{name}.toml").unlink(missing_ok=True)
@@ -171,6 +181,36 @@ def test_load_status_unload(hal0d: Container) -> None:
     assert status == 0, out + err
     assert out.splitlines()[-1] == "chat: offline", out
     assert bus_property(hal0d, "chat", "State") == "offline"
+
+
+def test_restart_goes_through_a_start_back_to_ready(hal0d: Container) -> None:
+    assert hal0ctl(hal0d, "load", "chat")[0] == 0
+    try:
+        status, out, err = hal0ctl(hal0d, "restart", "chat")
+        assert status == 0, out + err
+        lines = out.splitlines()
+        assert lines[-2:] == [
+            "chat: ready",
+            f"chat: serving on {bus_property(hal0d, 'chat', 'Endpoint')}",
+        ]
+        assert len(lines) > 2, out  # a state on the way: the restart left ready first
+    finally:
+        hal0ctl(hal0d, "unload", "chat")
+
+
+def test_a_failed_load_prints_the_last_error_and_what_to_run(hal0d: Container) -> None:
+    start = since(hal0d)
+    status, out, err = hal0ctl(hal0d, "load", "broken")
+    assert status == 1, out + err
+    last_error = bus_property(hal0d, "broken", "LastError")
+    assert str(last_error).startswith("crashed 3 times (exit code 1)"), last_error
+    assert err == (
+        f"hal0ctl: load of slot broken failed: {last_error}; see `hal0ctl logs broken` "
+        "and `hal0ctl status broken`\n"
+    )
+    assert out.splitlines()[-1] == "broken: error"
+    failed = hal0d_entries(hal0d, start, "MESSAGE_ID=7a6052a3ac94465abc18ece507c7a134")
+    assert [(e["SLOT"], e["PRIORITY"]) for e in failed] == [("broken", "3")]
 
 
 def test_a_user_outside_group_hal0_is_told_why_and_exits_4(hal0d: Container) -> None:
