@@ -7,6 +7,17 @@ hal0d's connection. Every string hal0d sends goes through `wire_text`, on every 
 both dependency sets behave the same.
 """
 
+import re
+
 
 def wire_text(text: str) -> str:
     return text.encode("ascii", "backslashreplace").decode("ascii")
+
+
+_ESCAPE = re.compile(r"\\(x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8})")
+
+
+def text_from_wire(text: str) -> str:
+    """The inverse, for clients showing hal0d's strings to people: ``\\u2014`` is a dash
+    again. (A message quoting a literal ``\\xNN`` would be changed too; none does.)"""
+    return _ESCAPE.sub(lambda match: chr(int(match.group(1)[1:], 16)), text)

@@ -16,6 +16,7 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.constants import BusType
 
 from hal0d.bus.paths import slot_path
+from hal0d.bus.wire import text_from_wire
 from hal0d.cli.exits import EX_FAILURE, EX_NOT_AUTHORIZED, EX_NOT_RUNNING, CliError
 from hal0d.contract import (
     BUS_NAME,
@@ -53,6 +54,8 @@ def plain(value: Any) -> Any:
         return {key: plain(item) for key, item in value.items()}
     if isinstance(value, list):
         return [plain(item) for item in value]
+    if isinstance(value, str):
+        return text_from_wire(value)
     return value
 
 
@@ -102,7 +105,8 @@ class Hal0Client:
         if reply is None:
             raise CliError(f"no reply to {member} from {destination}")
         if reply.message_type is MessageType.ERROR:
-            raise error_for(reply.error_name or "", str(reply.body[0]) if reply.body else "")
+            text = text_from_wire(str(reply.body[0])) if reply.body else ""
+            raise error_for(reply.error_name or "", text)
         return list(reply.body)
 
     async def managed_objects(self) -> dict[str, dict[str, dict[str, Any]]]:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hal0d.bus.wire import text_from_wire, wire_text
 from hal0d.cli.ctl import build_parser
 from hal0d.cli.exits import DOCTOR_STATUS_HELP, EXIT_STATUS_HELP
 
@@ -64,3 +65,8 @@ def test_usage_errors_exit_2() -> None:
     )
     assert result.returncode == 2
     assert "the following arguments are required: SLOT" in result.stderr
+
+
+def test_hal0ctl_shows_hal0d_strings_as_they_were_before_the_wire() -> None:
+    for text in ("crashed 3 times — see journalctl", "modèle ü", "emoji \U0001f600", "plain"):
+        assert text_from_wire(wire_text(text)) == text
