@@ -6,19 +6,33 @@ test reads the raw output, escape sequences and carriage returns included.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import select
 import signal
 import subprocess
+import termios
 import time
 from collections.abc import Callable, Sequence
+
+
+def _controlling_terminal() -> None:
+    """In the child, after setsid(): make the pseudo-terminal (stdin) its controlling
+    terminal, as a login would, so /dev/tty works (pkttyagent reads passwords there)."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 class PtyProcess:
     def __init__(self, argv: Sequence[str], env: dict[str, str] | None = None) -> None:
         self._master, slave = os.openpty()
         self.process = subprocess.Popen(
-            list(argv), stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True
+            list(argv),
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_controlling_terminal,  # noqa: PLW1509 - runs before exec, on purpose
         )
         os.close(slave)
         self.output = b""
@@ -45,6 +59,9 @@ class PtyProcess:
                 return done(self.text)
             self.output += data
         return True
+
+    def send(self, text: str) -> None:
+        os.write(self._master, text.encode())
 
     def interrupt(self) -> None:
         self.process.send_signal(signal.SIGINT)

@@ -232,6 +232,35 @@ def test_a_user_outside_group_hal0_is_told_why_and_exits_4(hal0d: Container) -> 
     assert len(err.splitlines()) == 1
 
 
+def test_on_a_terminal_polkit_asks_for_a_password_through_pkttyagent(hal0d: Container) -> None:
+    argv = [
+        "nsenter", "-t", str(hal0d.leader), "-a", "env", "-i", f"PATH={CONTAINER_PATH}",
+        "LANG=C.UTF-8", "TERM=xterm", "su", "--pty", "-l", "alice", "-c", "hal0ctl load chat",
+    ]  # fmt: skip
+    login = PtyProcess(argv)
+    try:
+        asked = login.read_until(lambda text: "Password:" in text, within=30)
+        assert asked, login.text
+        assert "AUTHENTICATING FOR org.hal0.slot.manage" in login.text
+        # Every prompt (polkit may ask again after a failure) gets a wrong password.
+        answered = 0
+        while "hal0ctl: not authorized" not in login.text:
+            if login.text.count("Password:") > answered:
+                answered += 1
+                login.send("not-the-password\n")
+            assert answered <= 5, login.text
+            login.read_until(
+                lambda text, n=answered: (
+                    "hal0ctl: not authorized" in text or text.count("Password:") > n
+                ),
+                within=30,
+            )
+    finally:
+        status = login.finish(within=60)
+    assert status == 4, login.text
+    assert bus_property(hal0d, "chat", "State") == "offline"
+
+
 def hal0d_entries(container: Container, start: str, *matches: str) -> list[dict[str, str]]:
     out = container.run("journalctl", "--no-pager", "-o", "json", "--since", start, *matches).stdout
     return [json.loads(line) for line in out.splitlines()]
