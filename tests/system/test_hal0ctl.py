@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 import time
 from collections.abc import Iterator
 
@@ -20,12 +19,18 @@ import pytest
 
 from tests.bus.harness import ThrottledServer
 from tests.support.pty_run import PtyProcess
-from tests.system.conftest import Model, free_port, record_timing
-from tests.system.harness.container import CONTAINER_PATH, LLAMA_DIR, Container
+from tests.system.conftest import Model, record_timing
+from tests.system.hal0d_setup import (
+    configure,
+    forget_model,
+    model_keys,
+    place_model,
+    write_hal0_toml,
+)
+from tests.system.harness.container import CONTAINER_PATH, Container
 
 pytestmark = pytest.mark.timeout(240)
 DAEMON = "hal0d.service"
-MODELS = "/var/lib/hal0/models"
 PACED_RATE = 24 << 20  # the large model (~105 MiB) takes ~4.4 s
 BROKEN_MODEL = b"GGUF" + b"x" * 4096  # llama-server exits 1 on it at once
 PERCENT = re.compile(r"(\d+) %")
@@ -42,44 +47,22 @@ def paced(large_model: Model) -> Iterator[ThrottledServer]:
     server.close()
 
 
-def write_hal0_toml(container: Container, log_level: str = "info") -> None:
-    container.write_file(
-        "/etc/hal0/hal0.toml",
-        f'llama_server = "{LLAMA_DIR}/llama-server"\nidle_after = "1h"\n'
-        f'log_level = "{log_level}"\n',
-    )
-
-
 @pytest.fixture(scope="module")
 def hal0d(
     container: Container, tiny_model: Model, large_model: Model, paced: ThrottledServer
 ) -> Iterator[Container]:
-    slots_dir = container.path("/etc/hal0/slots")
-    for old in slots_dir.glob("*.toml") if slots_dir.exists() else ():
-        old.unlink()
-    write_hal0_toml(container)
-    container.write_file(
-        "/etc/hal0/slots/chat.toml",
-        f'url = "https://127.0.0.1:9/tiny.gguf"\nsha256 = "{tiny_model.sha256}"\n'
-        f"size = {tiny_model.size}\nport = {free_port()}\nthreads = 1\ncontext = 512\n",
-    )
-    container.write_file(
-        "/etc/hal0/slots/fetch.toml",
-        f'url = "{paced.url}"\nallow_http = true\nsha256 = "{large_model.sha256}"\n'
-        f"size = {large_model.size}\nport = {free_port()}\nthreads = 1\ncontext = 512\n",
-    )
     broken_sha = hashlib.sha256(BROKEN_MODEL).hexdigest()
-    container.write_file(
-        "/etc/hal0/slots/broken.toml",
-        f'url = "https://127.0.0.1:9/broken.gguf"\nsha256 = "{broken_sha}"\n'
-        f"size = {len(BROKEN_MODEL)}\nport = {free_port()}\nthreads = 1\n",
+    tiny = model_keys("https://127.0.0.1:9/tiny.gguf", tiny_model.sha256, tiny_model.size)
+    configure(
+        container,
+        {
+            "chat": tiny,
+            "fetch": model_keys(paced.url, large_model.sha256, large_model.size, allow_http=True),
+            "broken": model_keys("https://127.0.0.1:9/broken.gguf", broken_sha, len(BROKEN_MODEL)),
+        },
     )
-    container.run("systemd-tmpfiles", "--create")
-    target = container.path(f"{MODELS}/{tiny_model.sha256}.gguf")
-    shutil.copyfile(tiny_model.host_path, target)
-    target.chmod(0o644)
-    container.path(f"{MODELS}/{broken_sha}.gguf").write_bytes(BROKEN_MODEL)
-    container.path(f"{MODELS}/{broken_sha}.gguf").chmod(0o644)
+    place_model(container, tiny_model.sha256, tiny_model.host_path.read_bytes())
+    place_model(container, broken_sha, BROKEN_MODEL)
     container.ensure_user("alice")  # not in group hal0
     container.run("systemctl", "restart", DAEMON, timeout=60)
     yield container
@@ -87,7 +70,7 @@ def hal0d(
     for name in ("chat", "fetch", "broken"):
         container.run("systemctl", "stop", f"hal0-slot@{name}.service", check=False, timeout=120)
         container.run("systemctl", "reset-failed", f"hal0-slot@{name}.service", check=False)
-        (slots_dir / f"{name}.toml").unlink(missing_ok=True)
+        container.path(f"/etc/hal0/slots/{name}.toml").unlink(missing_ok=True)
 
 
 def hal0ctl(container: Container, *args: str, user: str | None = None) -> tuple[int, str, str]:
@@ -101,10 +84,6 @@ def bus_property(container: Container, name: str, prop: str) -> object:
         f"/org/hal0/Manager1/slot/{name}", "org.hal0.Slot1", prop,
     ).stdout  # fmt: skip
     return json.loads(out)["data"]
-
-
-def forget_model(container: Container, sha256: str) -> None:
-    container.run("rm", "-f", f"{MODELS}/{sha256}.gguf")
 
 
 def since(container: Container) -> str:

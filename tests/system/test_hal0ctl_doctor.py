@@ -18,13 +18,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.system.conftest import REPO, Model, free_port
-from tests.system.harness.container import LLAMA_DIR, Container
+from tests.system.conftest import REPO, Model
+from tests.system.hal0d_setup import configure, model_keys, place_model, write_hal0_toml
+from tests.system.harness.container import Container
 
 pytestmark = pytest.mark.timeout(180)
 DAEMON = "hal0d.service"
-MODELS = "/var/lib/hal0/models"
-HAL0_TOML = f'llama_server = "{LLAMA_DIR}/llama-server"\nidle_after = "1h"\n'
 # Owns org.hal0.Manager1 on the container's bus, says so, then stops itself: the name stays
 # owned and nothing answers.
 SQUATTER = """
@@ -44,23 +43,13 @@ asyncio.run(main())
 
 @pytest.fixture(scope="module")
 def installed(container: Container, tiny_model: Model) -> Iterator[Container]:
-    slots_dir = container.path("/etc/hal0/slots")
-    for old in slots_dir.glob("*.toml") if slots_dir.exists() else ():
-        old.unlink()
-    container.write_file("/etc/hal0/hal0.toml", HAL0_TOML)
-    container.write_file(
-        "/etc/hal0/slots/chat.toml",
-        f'url = "https://127.0.0.1:9/tiny.gguf"\nsha256 = "{tiny_model.sha256}"\n'
-        f"size = {tiny_model.size}\nport = {free_port()}\nthreads = 1\ncontext = 512\n",
-    )
-    container.run("systemd-tmpfiles", "--create")
-    target = container.path(f"{MODELS}/{tiny_model.sha256}.gguf")
-    target.write_bytes(tiny_model.host_path.read_bytes())
-    target.chmod(0o644)
+    tiny = model_keys("https://127.0.0.1:9/tiny.gguf", tiny_model.sha256, tiny_model.size)
+    configure(container, {"chat": tiny})
+    place_model(container, tiny_model.sha256, tiny_model.host_path.read_bytes())
     yield container
     container.run("systemctl", "stop", DAEMON, "hal0-slot@chat.service", check=False, timeout=60)
     container.run("systemctl", "reset-failed", DAEMON, "hal0-slot@chat.service", check=False)
-    (slots_dir / "chat.toml").unlink(missing_ok=True)
+    container.path("/etc/hal0/slots/chat.toml").unlink(missing_ok=True)
 
 
 def doctor(container: Container) -> tuple[int, dict[str, object]]:
@@ -116,7 +105,7 @@ def test_failed(installed: Container) -> None:
             "hal0d.service failed (exit-code); see `journalctl -u hal0d.service`"
         )
     finally:
-        installed.write_file("/etc/hal0/hal0.toml", HAL0_TOML)
+        write_hal0_toml(installed)
         installed.run("rm", "-rf", "/run/systemd/system/hal0d.service.d")
         installed.daemon_reload()
         installed.run("systemctl", "reset-failed", DAEMON)
