@@ -2,8 +2,8 @@
 
 hal0d's methods return once accepted; completion shows in the slot's `State` and `Phase`.
 So hal0ctl subscribes first, calls, then waits on signals for the goal — showing the states
-on the way, a progress bar while it pulls — unless `--no-block`. On failure it prints
-`LastError` and what to run next. Ctrl-C during a pull cancels the pull through the API
+on the way (on a terminal, a progress bar while it pulls) — unless `--no-block`. On failure
+it prints `LastError` and what to run next. Ctrl-C during a pull cancels the pull through the API
 (the partial download stays and a later pull resumes it).
 """
 
@@ -23,6 +23,9 @@ from hal0d.cli.style import Style
 from hal0d.contract import ERROR_PREFIX
 
 READY_STATES = ("ready", "serving", "idle")
+# Seen on the way to ready: offline after one of these means the start was abandoned (a
+# restart passes through offline before it starts again, an old error may reset to offline).
+STARTING_STATES = ("pulling", "starting", "warming")
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ async def _follow(
     name = watch.name
     left = not goal.must_leave
     moved = False  # the state changed since the call: an old "error" is not this job's
+    started = False
     shown = str(before.get("State", ""))
     progress = ProgressLine(name, out)
     props = watch.props
@@ -79,8 +83,11 @@ async def _follow(
             moved = True
         if state not in goal.must_leave:
             left = True
-        if state == "pulling" and props.get("Phase") not in ("", *FINAL_PHASES):
-            progress.update(props)
+        if state in STARTING_STATES:
+            started = True
+        if state == "pulling" and style.terminal and props.get("Phase") not in FINAL_PHASES:
+            progress.update(props)  # the bar on a terminal; elsewhere only the state line
+            shown = state
         elif state != shown:
             if shown == "pulling" and style.terminal:
                 out.write("\n")
@@ -95,7 +102,7 @@ async def _follow(
                 f"{goal.verb} of slot {name} failed: {props.get('LastError') or 'no reason given'}"
                 f"; {next_steps(name)}"
             )
-        if state == "offline" and moved and goal.reached != ("offline",):
+        if state == "offline" and started and goal.reached != ("offline",):
             reason = props.get("LastError") or "it stopped"
             raise CliError(
                 f"{goal.verb} of slot {name} did not finish: {reason}; {next_steps(name)}"
