@@ -174,6 +174,23 @@ def test_pull_without_a_terminal_prints_json_lines(
     }
 
 
+def test_pulling_again_a_model_in_the_store_ends_at_once_with_its_sha256(
+    pulling_daemon: Daemon, bus_address: str, model: bytes
+) -> None:
+    assert hal0ctl(bus_address, "pull", "big").returncode == 0
+    result = hal0ctl(bus_address, "pull", "big")
+    assert result.returncode == 0, result.stderr
+    last = json.loads(result.stdout.splitlines()[-1])
+    assert (last["phase"], last["sha256"]) == ("done", hashlib.sha256(model).hexdigest())
+
+
+def test_status_shows_a_running_pulls_progress(pulling_daemon: Daemon, bus_address: str) -> None:
+    assert hal0ctl(bus_address, "pull", "big", "--no-block").returncode == 0
+    result = hal0ctl(bus_address, "status")
+    assert re.search(r"^big\s+pulling\s.*\s\d+ % of 24\.0 MiB$", result.stdout, re.M), result.stdout
+    hal0ctl(bus_address, "cancel", "big")
+
+
 def test_ctrl_c_cancels_the_pull_through_the_api(
     pulling_daemon: Daemon, bus_address: str, polkit: tuple[Path, Path]
 ) -> None:
