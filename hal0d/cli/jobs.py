@@ -111,7 +111,7 @@ async def _follow(
             await watch.next(deadline)
         except TimeoutError:
             raise CliError(
-                f"slot {name} is still {state} after the timeout; hal0d goes on — "
+                f"slot {name} is still {state} after the timeout; hal0d goes on; "
                 f"follow it with `hal0ctl status {name}`"
             ) from None
 

@@ -24,6 +24,7 @@ R = "read"
 CONTRACT: dict[str, dict[str, object]] = {
     MANAGER_INTERFACE: {
         "method ListSlots": [("a(sso)", "out")],
+        "method Diagnose": [("a(ssss)", "out")],  # revision 2
         "method Pull": [("s", "in")],
         "method Load": [("s", "in")],
         "method LoadWithOptions": [("s", "in"), ("a{sv}", "in")],  # revision 2
