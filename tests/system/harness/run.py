@@ -29,7 +29,7 @@ from tests.system.harness.hoststate import HostState
 from tests.system.harness.steps import StepError, Steps
 
 REPO = Path(__file__).resolve().parents[3]
-RUN_DIR = REPO / "build" / "run"
+RUN_DIR = Path(os.environ.get("HAL0_RUN_DIR", REPO / "build" / "run"))
 STATE = RUN_DIR / "state.json"
 LOG = RUN_DIR / "run.log"
 VENV_PYTHON = REPO / "build" / "venv-system" / "bin" / "python"
@@ -69,8 +69,8 @@ def start(release: str, exit_at_end: bool) -> int:
         return 1
     LOG.parent.mkdir(parents=True, exist_ok=True)
     LOG.unlink(missing_ok=True)
-    steps = Steps(LOG)
-    steps.say(f"hal0d: the .deb in a Debian {release} container (log: {LOG.relative_to(REPO)})")
+    steps = Steps(LOG).capture_logging()
+    steps.say(f"hal0d: the .deb in a Debian {release} container (log: {LOG})")
     make = ["make", "--no-print-directory", "-C", str(REPO)]
     try:
         with steps.step("build the package", retry="make deb") as step:
@@ -85,7 +85,7 @@ def start(release: str, exit_at_end: bool) -> int:
     except StepError as failure:
         report_failure(steps, failure, kept=False)
         return 1
-    steps.log.close()
+    steps.close()
     scenario = [str(VENV_PYTHON), "-m", "tests.system.harness.scenario", release]
     return subprocess.run([*scenario, *(["--exit"] if exit_at_end else [])], check=False).returncode
 
@@ -94,9 +94,9 @@ def stop(steps: Steps | None = None) -> int:
     """Remove what the recorded run started; exit status 1 if anything of it is left."""
     state = read_state()
     if state is None:
-        print("make stop: nothing to stop (no build/run/state.json)")
+        print(f"make stop: nothing to stop (no {STATE})")
         return 0
-    steps = steps or Steps(LOG)
+    steps = steps or Steps(LOG).capture_logging()
     name = state["container"]["name"]
     leftovers: list[str] = []
     try:
@@ -151,9 +151,24 @@ def processes_mentioning(name: str) -> list[tuple[int, str]]:
 
 
 def leftovers_of(name: str) -> list[str]:
-    found = HostState.capture().mentioning(name)
-    found += [f"process: {pid} {cmdline}" for pid, cmdline in processes_mentioning(name)]
-    return sorted(set(found))
+    """Mounts, cgroups and nspawn processes of the run, processes whose command line names it,
+    and processes still in its cgroups (what ran inside the container)."""
+    state = HostState.capture()
+    found = state.mentioning(name)
+    pids = dict(processes_mentioning(name))
+    for cgroup in state.cgroups:
+        if name in cgroup:
+            with contextlib.suppress(OSError):
+                for pid in Path(cgroup, "cgroup.procs").read_text().split():
+                    pids.setdefault(int(pid), _cmdline(int(pid)))
+    found += [f"process: {pid} {cmdline}" for pid, cmdline in sorted(pids.items())]
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    return "(exited)"
 
 
 def shell(command: list[str]) -> int:

@@ -355,7 +355,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("release")
     parser.add_argument("--exit", action="store_true")
     args = parser.parse_args(argv)
-    return scenario(Steps(LOG), args.release, args.exit)
+    return scenario(Steps(LOG).capture_logging(), args.release, args.exit)
 
 
 if __name__ == "__main__":

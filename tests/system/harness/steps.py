@@ -40,10 +40,16 @@ class Steps:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log = log_path.open("a", buffering=1)
         self.out = out
-        # The harness logs what it does (boot and stop times): to the log, not the terminal.
+
+    def capture_logging(self) -> Steps:
+        """Send what the harness logs (boot and stop times) to the log, not the terminal."""
         handler = logging.StreamHandler(self.log)
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
         logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+        return self
+
+    def close(self) -> None:
+        self.log.close()
 
     def note(self, text: str) -> None:
         """A line for the log only."""
