@@ -91,15 +91,16 @@ class Steps:
 
     def command(
         self, argv: list[str], *, timeout: float = 600, env: dict[str, str] | None = None
-    ) -> str:
-        """Run ARGV on the host, its output to the log; raise naming the command if it fails."""
+    ) -> None:
+        """Run ARGV on the host, its output straight into the log (`tail -f` shows a long
+        step's progress); raise naming the command and its last line if it fails."""
         self.note("$ " + " ".join(argv))
+        self.log.flush()
         result = subprocess.run(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            timeout=timeout, check=False, env=env,
-        )  # fmt: skip
-        self.log.write(result.stdout)
+            argv, stdout=self.log, stderr=subprocess.STDOUT, timeout=timeout, check=False, env=env
+        )
         if result.returncode != 0:
-            last = result.stdout.strip().splitlines()[-1:] or [""]
-            raise RuntimeError(f"{argv[0]} exited {result.returncode}: {last[0]}")
-        return result.stdout
+            lines = self.log_path.read_text(errors="replace").strip().splitlines()
+            raise RuntimeError(
+                f"{argv[0]} exited {result.returncode}: {lines[-1] if lines else ''}"
+            )
