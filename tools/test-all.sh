@@ -44,7 +44,7 @@ fi
 cat build/results/deps-system.log
 if [ -d tests/system ]; then
     step test-system make --no-print-directory test-system
-    # The README's first command, end to end (~1 min warm; its state apart from a `make run`
+    # The README's first command, end to end (10–30 s warm; its state apart from a `make run`
     # someone may have up in this tree).
     step run env HAL0_RUN_DIR="$top/build/results/run" make --no-print-directory run EXIT=1
 fi

@@ -5,8 +5,8 @@ the model over HTTPS by a local server whose CA the container is told to trust.
 and signs the catalog; ``FileServer`` serves a directory over HTTPS on a free loopback port (the
 container shares the host's network), in a thread or, for ``make run``, as a process of its
 own (``python -m tests.system.harness.catalog serve ...``) that outlives the command;
-``configure()`` writes what an admin would into the container: the trusted key, the CA setting,
-``hal0.toml`` with the catalog and ``llama_server``.
+``configure()`` writes what an admin would into the container: the trusted key, the CA file and
+``hal0.toml`` with ``ca_file``, the catalog and ``llama_server``.
 """
 
 from __future__ import annotations
@@ -27,9 +27,6 @@ from tests.system.harness.container import LLAMA_DIR, Container
 CATALOG = "catalog.toml"
 KEY_INSIDE = PurePosixPath("/etc/hal0/keys/local.pub")
 CA_INSIDE = PurePosixPath("/etc/hal0/local-ca.pem")
-# hal0d has no setting of its own for a private CA yet: OpenSSL's SSL_CERT_FILE, given to
-# hal0d.service alone in a drop-in, leaves the container's system store untouched.
-CA_DROP_IN = PurePosixPath("/etc/systemd/system/hal0d.service.d/local-ca.conf")
 
 
 @dataclass(frozen=True)
@@ -71,24 +68,23 @@ def _minisign(*args: str | Path) -> None:
 
 
 def configure(box: Container, publication: Publication, port: int, *, catalog: str) -> str:
-    """What an admin writes: the catalog's key, trust in its server's CA, and hal0.toml.
-    Returns the catalog's URL."""
+    """What an admin writes: the catalog's key, its server's CA, and hal0.toml (read when hal0d
+    next starts). Returns the catalog's URL."""
     url = f"https://127.0.0.1:{port}/{CATALOG}"
     box.write_file(KEY_INSIDE, publication.public_key.read_text())
-    trust_ca(box, publication.pki.ca_file)
     box.write_file(
         "/etc/hal0/hal0.toml",
-        f'llama_server = "{LLAMA_DIR}/llama-server"\n\n'
+        f'llama_server = "{LLAMA_DIR}/llama-server"\n{trust_ca(box, publication.pki.ca_file)}\n'
         f'[[catalogs]]\nname = "{catalog}"\nurl = "{url}"\nverify = "signature"\n',
     )
     return url
 
 
-def trust_ca(box: Container, ca_file: Path) -> None:
-    """Make hal0d trust CA_FILE for its downloads (takes effect when hal0d next starts)."""
+def trust_ca(box: Container, ca_file: Path) -> str:
+    """Install CA_FILE in the container; returns the hal0.toml line that trusts it (hal0d's
+    own setting: the container's system store stays as it is)."""
     box.write_file(CA_INSIDE, ca_file.read_text())
-    box.write_file(CA_DROP_IN, f"[Service]\nEnvironment=SSL_CERT_FILE={CA_INSIDE}\n")
-    box.daemon_reload()
+    return f'ca_file = "{CA_INSIDE}"\n'
 
 
 class FileServer:

@@ -150,7 +150,7 @@ class Run:
             f'model = "{CATALOG_NAME}/{ENTRY}"\nport = {slot_port}\nthreads = 1\ncontext = 2048\n',
         )
         self.inside("hal0d", "check-config")
-        # A restart, not a reload: the CA setting lives in hal0d.service's environment.
+        # A restart, not a reload: hal0d builds its model store, ca_file included, at start.
         self.inside("systemctl", "restart", "hal0d.service", timeout=90)
         step.result = f"/etc/hal0/hal0.toml, /etc/hal0/slots/{SLOT}.toml; {self.status_line()}"
 
