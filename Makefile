@@ -17,6 +17,9 @@ PYTEST_ARGS ?=
 .PHONY: help test test-unit test-bus lint deps deps-pypi deps-debian deps-host clean
 
 help:
+	@echo "make run         the .deb in a container: pull, load, one chat completion (RELEASE=trixie, EXIT=1)"
+	@echo "make stop        remove what make run started, then check that nothing is left"
+	@echo "make shell       a root shell in the container of make run (CMD='...' runs one command)"
 	@echo "make test        lint + unit and bus tiers on both dependency sets + system tier"
 	@echo "make test-unit   unit tier on both sets     (SETS=pypi to pick one)"
 	@echo "make test-bus    bus tier on both sets      (a private dbus-daemon)"

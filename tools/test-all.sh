@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make test`: lint once, unit and bus tiers on both dependency sets, the Debian package, the
-# system tier (all of it on bookworm, the marked subset on trixie).
+# system tier (all of it on bookworm, the marked subset on trixie), then `make run EXIT=1`.
 # Every step runs even when an earlier one failed; the summary at the end decides.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,6 +44,9 @@ fi
 cat build/results/deps-system.log
 if [ -d tests/system ]; then
     step test-system make --no-print-directory test-system
+    # The README's first command, end to end (10–30 s warm; its state apart from a `make run`
+    # someone may have up in this tree).
+    step run env HAL0_RUN_DIR="$top/build/results/run" make --no-print-directory run EXIT=1
 fi
 echo
 /usr/bin/python3 tools/summary.py build/results

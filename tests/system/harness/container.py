@@ -17,12 +17,14 @@ import contextlib
 import logging
 import os
 import secrets
+import select
 import shutil
 import signal
 import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from tests.system.harness.hoststate import CGROUP_ROOTS, RUN_PREFIX, HostState
 
@@ -64,11 +66,34 @@ class Container:
         self.models_dir = models_dir
         self.package = package
         self.cgroups = [root / self.name for root in CGROUP_ROOTS if root.is_dir()]
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: subprocess.Popen[bytes] | Detached | None = None
         self.leader = 0
         self.mounted = False
         self.before: HostState | None = None
         self.timings: dict[str, float] = {}
+
+    def state(self) -> dict[str, Any]:
+        """What another process needs to drive or stop this running container (``attach``)."""
+        assert self.process is not None
+        return {
+            "name": self.name, "tarball": str(self.tarball), "workdir": str(self.workdir.parent),
+            "llama_server_dir": str(self.llama_server_dir), "models_dir": str(self.models_dir),
+            "package": str(self.package) if self.package else None,
+            "nspawn": self.process.pid, "leader": self.leader, "mounted": self.mounted,
+        }  # fmt: skip
+
+    @classmethod
+    def attach(cls, state: dict[str, Any]) -> Container:
+        """The container a previous process booted and described with ``state()``."""
+        box = cls(
+            tarball=Path(state["tarball"]), workdir=Path(state["workdir"]),
+            llama_server_dir=Path(state["llama_server_dir"]), models_dir=Path(state["models_dir"]),
+            package=Path(state["package"]) if state["package"] else None, name=state["name"],
+        )  # fmt: skip
+        box.process = Detached(state["nspawn"])
+        box.leader = state["leader"] if box.process.poll() is None else 0
+        box.mounted = state["mounted"]
+        return box
 
     @property
     def bus_address(self) -> str:
@@ -341,6 +366,38 @@ class Container:
             "apt-get", "-y", "-q", "--no-install-recommends", verb, *args,
             env={"DEBIAN_FRONTEND": "noninteractive"}, timeout=INSTALL_TIMEOUT, check=check,
         )  # fmt: skip
+
+
+class Detached:
+    """A process this one did not start (the nspawn of an earlier command), with the part of
+    Popen's interface ``teardown`` uses; a pidfd keeps its number from being reused meanwhile."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self._fd = -1
+        try:
+            self._fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            self.returncode = 0
+
+    def poll(self) -> int | None:
+        if self.returncode is None and select.select([self._fd], [], [], 0)[0]:
+            self.returncode = 0  # exited; its status belongs to whoever reaps it
+        return self.returncode
+
+    def wait(self, timeout: float) -> int:
+        if self.returncode is None and not select.select([self._fd], [], [], timeout)[0]:
+            raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout)
+        self.returncode = 0
+        return 0
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            signal.pidfd_send_signal(self._fd, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
 
 
 def remove_cgroup(cgroup: Path, within: float = 5) -> None:

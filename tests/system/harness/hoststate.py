@@ -14,7 +14,8 @@ from pathlib import Path
 
 CGROUP_ROOTS = (Path("/sys/fs/cgroup/systemd"), Path("/sys/fs/cgroup/unified"))
 RUN_PREFIX = "hal0-test-"
-OTHER_CONTAINERS = (RUN_PREFIX, "hal0-run-")
+DEMO_PREFIX = "hal0-run-"  # containers of `make run`, which outlive the command that booted them
+OTHER_CONTAINERS = (RUN_PREFIX, DEMO_PREFIX)
 # tools/rootfs.sh mounts /proc into the chroot it is building (any worktree's, any cache).
 ROOTFS_BUILD = re.compile(r"/build-[A-Za-z0-9]{6}/root/proc$")
 
@@ -42,6 +43,15 @@ class HostState:
                 if not _belongs_to_other_run(entry, run_name):
                     problems.append(f"{kind}: gone since boot: {entry}")
         return problems
+
+    def mentioning(self, run_name: str) -> list[str]:
+        """Entries that carry RUN_NAME: what is left of that run, whatever else the host runs."""
+        return [
+            f"{kind}: {entry}"
+            for kind in ("mounts", "cgroups", "nspawn")
+            for entry in sorted(getattr(self, kind))
+            if run_name in entry
+        ]
 
 
 def _belongs_to_other_run(entry: str, run_name: str) -> bool:
