@@ -113,11 +113,13 @@ async def test_a_client_that_goes_away_cancels_the_handler_and_closes_the_stream
         return Reply(200, [("content-type", "text/event-stream")], stream=chunks(), close=close)
 
     server, url = await serving(handler)
-    async with httpx.AsyncClient(base_url=url) as client:
-        async with client.stream("POST", "/v1/x", content=b"{}") as answer:
-            await started.wait()
-            assert answer.status_code == 200
-        # leaving the block closes the response before its end: the connection is dropped
+    async with (
+        httpx.AsyncClient(base_url=url) as client,
+        client.stream("POST", "/v1/x", content=b"{}") as answer,
+    ):
+        await started.wait()
+        assert answer.status_code == 200
+    # leaving the block closed the response before its end: the connection is dropped
     await asyncio.wait_for(asyncio.gather(cancelled.wait(), closed.wait()), 10)
     await server.drain(within=1)
 
@@ -146,4 +148,3 @@ async def test_drain_finishes_the_request_in_flight_and_closes_idle_connections(
     assert answer.status_code == 200
     assert answer.headers["connection"] == "close"
     assert server.in_flight == 0
-
