@@ -5,11 +5,16 @@ ObjectManager's ``InterfacesAdded``/``InterfacesRemoved``. When ``NameOwnerChang
 gone, the cache keeps the last known slots (ready slots go on being served) and marks hal0d
 absent; when it shows hal0d back, the cache is filled again.
 
+A stopping hal0d removes its slot objects (``InterfacesRemoved``) just before it leaves the
+bus, so a removal is applied only after ``REMOVAL_GRACE`` seconds with hal0d still there: if
+hal0d leaves meanwhile, the slots stay, and their units (which outlive hal0d) go on serving.
+
 The reply of ``GetManagedObjects`` is applied in the bus's message handler, in the order
 messages arrive: a signal that follows the reply is applied after it, never overwritten by it.
 """
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -26,6 +31,7 @@ DBUS = "org.freedesktop.DBus"
 PROPERTIES = "org.freedesktop.DBus.Properties"
 OBJECT_MANAGER = "org.freedesktop.DBus.ObjectManager"
 READY_STATES = ("ready", "serving", "idle")
+REMOVAL_GRACE = 2.0
 _FIELDS = {
     "Name": "name",
     "State": "state",
@@ -50,14 +56,15 @@ class SlotInfo:
     bytes_total: int = 0
     aliases: tuple[str, ...] = ()
     model: str = ""
+    serial: int = 0  # grows with every update the cache applies, across resyncs too
 
     @property
     def ready(self) -> bool:
         return self.state in READY_STATES and bool(self.endpoint)
 
 
-def _updated(info: SlotInfo, properties: Mapping[str, Any]) -> SlotInfo:
-    changes: dict[str, Any] = {}
+def _updated(info: SlotInfo, properties: Mapping[str, Any], serial: int) -> SlotInfo:
+    changes: dict[str, Any] = {"serial": serial}
     for name, variant in properties.items():
         field = _FIELDS.get(name)
         if field is None:
@@ -74,6 +81,8 @@ class SlotCache:
         self._owner = ""  # hal0d's unique bus name while it runs
         self._resync_serial = 0
         self._changed = asyncio.Event()
+        self._serials = itertools.count(1)
+        self._removals: dict[str, asyncio.TimerHandle] = {}  # by object path
         self.listeners: list[Callable[[], None]] = []
 
     # -- reading -------------------------------------------------------------------------
@@ -177,6 +186,7 @@ class SlotCache:
         if not new:
             log.warning("hal0d left the bus; serving ready slots from the cache")
             self._owner = ""
+            self._cancel_removals()
             self.notify()
             return
         log.info("hal0d is on the bus again; reading its slots")
@@ -188,22 +198,37 @@ class SlotCache:
         if message.member == "PropertiesChanged" and message.body[0] == SLOT_INTERFACE:
             info = self._slots.get(path)
             if info is not None:
-                self._slots[path] = _updated(info, message.body[1])
+                self._slots[path] = _updated(info, message.body[1], next(self._serials))
+                self.notify()
         elif message.member == "InterfacesAdded":
             added_path, interfaces = message.body
             if SLOT_INTERFACE in interfaces:
-                self._slots[added_path] = _updated(SlotInfo(""), interfaces[SLOT_INTERFACE])
+                self._cancel_removals(added_path)
+                properties = interfaces[SLOT_INTERFACE]
+                self._slots[added_path] = _updated(SlotInfo(""), properties, next(self._serials))
+                self.notify()
         elif message.member == "InterfacesRemoved":
             removed_path, interfaces = message.body
-            if SLOT_INTERFACE in interfaces:
-                self._slots.pop(removed_path, None)
-        else:
-            return
-        self.notify()
+            if SLOT_INTERFACE in interfaces and removed_path not in self._removals:
+                self._removals[removed_path] = asyncio.get_running_loop().call_later(
+                    REMOVAL_GRACE, self._remove, removed_path
+                )
+
+    def _remove(self, path: str) -> None:
+        self._removals.pop(path, None)
+        if self._slots.pop(path, None) is not None:
+            self.notify()
+
+    def _cancel_removals(self, path: str | None = None) -> None:
+        for key in [path] if path is not None else list(self._removals):
+            handle = self._removals.pop(key, None)
+            if handle is not None:
+                handle.cancel()
 
     def _fill(self, objects: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> None:
+        self._cancel_removals()
         self._slots = {
-            path: _updated(SlotInfo(""), interfaces[SLOT_INTERFACE])
+            path: _updated(SlotInfo(""), interfaces[SLOT_INTERFACE], next(self._serials))
             for path, interfaces in objects.items()
             if SLOT_INTERFACE in interfaces
         }

@@ -51,6 +51,7 @@ class _SlotGate:
         self.waiting = 0
         self.attempt = False  # a Wake was sent and the slot has not settled since
         self.replied = False  # ... and hal0d accepted it
+        self.reply_serial = 0  # ... when the slot's cached state had this serial
         self.saw_start = False  # ... and the slot was seen starting since
         self.refused: ApiError | None = None  # hal0d refused the last Wake ...
         self.refused_at = 0.0  # ... at this time
@@ -130,7 +131,9 @@ class Gates:
             return
         if state not in ("offline", "error"):
             return  # unloading: wait until it is offline, then wake it
-        if gate.attempt and gate.saw_start:
+        # Seen starting, or changed after hal0d accepted the Wake: a start that ended. (A quick
+        # failure may reach the bus coalesced, without the starting in between.)
+        if gate.attempt and (gate.saw_start or (gate.replied and info.serial > gate.reply_serial)):
             self._failed(name, info, gate)
         if not gate.attempt:
             self._wake(name, gate)
@@ -155,7 +158,8 @@ class Gates:
         except Exception as exception:  # the bus went away: nothing was started
             error = ("", str(exception))
         if error is None:
-            gate.replied = True
+            info = self._slots.slot(name)
+            gate.replied, gate.reply_serial = True, info.serial if info else 0
             return
         error_name, message = error
         log.warning("hal0d refused to wake slot %s: %s %s", name, error_name, message)
