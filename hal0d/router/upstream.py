@@ -88,7 +88,11 @@ class Upstream:
         self._keys = keys
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(connect=10.0, read=None, write=60.0, pool=None),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
+            # llama-server (cpp-httplib) closes a keep-alive connection idle for 5 s: drop ours
+            # first, so a request is never written onto a connection the slot is closing.
+            limits=httpx.Limits(
+                max_connections=None, max_keepalive_connections=64, keepalive_expiry=4.0
+            ),
             transport=transport,
         )
 

@@ -3,7 +3,7 @@ nothing else — it never pulls, never stops, and starts nothing twice."""
 
 import pytest
 
-from hal0d.errors import BusyError, NotInStoreError
+from hal0d.errors import BusyError, NoModelError
 from hal0d.slots.state import SlotState
 from tests.support.faultserver import Fault
 from tests.unit.slots.harness import World, hal0d
@@ -30,7 +30,7 @@ async def test_wake_never_pulls_a_model_that_is_not_in_the_store(world: World) -
     model = world.model("a")
     world.write_slot("chat", url_slot(model.url, model.sha256))
     async with hal0d(world) as daemon:
-        with pytest.raises(NotInStoreError, match="hal0ctl pull chat"):
+        with pytest.raises(NoModelError, match="hal0ctl pull chat"):
             await daemon.supervisor.wake("chat")
         assert world.units.jobs == []
         assert daemon.supervisor.views()["chat"].phase is None  # no pull was started
