@@ -24,6 +24,8 @@ from hal0d.router.settings import RouterSettings
 log = logging.getLogger(__name__)
 
 NOT_IN_STORE = ERROR_PREFIX + "NoModel"
+BUSY = ERROR_PREFIX + "Busy"  # e.g. hal0d still recovering slot state after its start
+BUSY_RETRY = 1.0
 HAL0D_AWAY_RETRY = 5.0
 PULL_RETRY = 10.0
 QUEUE_FULL_RETRY = 2.0
@@ -164,6 +166,9 @@ class Gates:
         error_name, message = error
         log.warning("hal0d refused to wake slot %s: %s %s", name, error_name, message)
         gate.end_attempt()
+        if error_name == BUSY:  # not a failed load: wake again shortly, the waiters wait on
+            asyncio.get_running_loop().call_later(BUSY_RETRY, self._slots.notify)
+            return
         if error_name == NOT_IN_STORE:
             gate.refused = ApiError(503, message, "model_not_in_store", PULL_RETRY)
         else:

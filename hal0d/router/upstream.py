@@ -39,8 +39,8 @@ class _Known:
 class SlotKeys:
     """The API key of each slot, read like hal0d reads it: ``api_key_file`` in the slot file.
 
-    Keys never travel over the bus. The router runs with group ``_hal0`` as a supplementary
-    group (hal0-router.service), so it reads the same ``root:_hal0 0640`` key files hal0d does.
+    Keys never travel over the bus. The router runs with group ``hal0`` as a supplementary
+    group (hal0-router.service), so it reads the same ``root:hal0 0640`` key files hal0d does.
     Both files are read again when their modification time or size changes.
     """
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import httpx
 
 from tests.system.conftest import Model, free_port
 from tests.system.harness.container import LLAMA_DIR, Container
+from tests.system.test_daemon_slots import slot_property
 
 MODELS = "/var/lib/hal0/models"
 SOCKET = "hal0-router.socket"
@@ -45,22 +45,6 @@ class Slot:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-
-def wait_for(what: str, check: Callable[[], bool], within: float = 60) -> None:
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {within} s")
-        time.sleep(0.1)
-
-
-def slot_property(container: Container, name: str, prop: str) -> str:
-    out = container.run(
-        "busctl", "get-property", "org.hal0.Manager1", f"/org/hal0/Manager1/slot/{name}",
-        "org.hal0.Slot1", prop,
-    ).stdout  # fmt: skip
-    return out.strip().split(" ", 1)[1].strip('"')
 
 
 def starts(container: Container, unit: str) -> int:

@@ -26,10 +26,9 @@ from tests.system.router_support import (
     absent_slot,
     broken_slot,
     metric,
-    slot_property,
     starts,
-    wait_for,
 )
+from tests.system.test_daemon_slots import slot_property, wait_for
 
 pytestmark = pytest.mark.timeout(300)
 EMBEDDING_WIDTH = 64  # n_embd of the tiny model
@@ -48,19 +47,38 @@ def router(container: Container, tiny_model: Model) -> Iterator[RouterSetup]:
         broken_slot(container, "broken"),
         absent_slot("absent"),
     ]
-    container.write_file("/etc/hal0/slots/keyed.key", "slot-secret\n", mode=0o640)
-    container.run("chown", "root:_hal0", "/etc/hal0/slots/keyed.key")
     setup = RouterSetup(container, slots, f'cooldown = "{COOLDOWN}s"\nwait_timeout = "90s"\n')
     container.drop_in("hal0-slot@broken.service", "fast", "[Service]\nRestartSec=200ms\n")
     setup.start()
-    yield setup
-    setup.stop()
+    container.write_file("/etc/hal0/slots/keyed.key", "slot-secret\n", mode=0o640)
+    container.run("chown", "root:hal0", "/etc/hal0/slots/keyed.key")  # as slots.md says
+    try:
+        yield setup
+    finally:
+        for api in OPEN:
+            api.close()
+        OPEN.clear()
+        setup.stop()
     container.path("/etc/systemd/system/hal0-slot@broken.service.d/fast.conf").unlink()
     container.path("/etc/hal0/slots/keyed.key").unlink(missing_ok=True)
 
 
+OPEN: list[openai.OpenAI] = []  # closed when the module's router goes
+
+
 def client(router: RouterSetup, key: str = "no-key-needed") -> openai.OpenAI:
-    return openai.OpenAI(base_url=router.base_url, api_key=key, max_retries=0, timeout=120)
+    return opened(router.base_url, key)
+
+
+def direct(router: RouterSetup, slot: str, key: str = "x") -> openai.OpenAI:
+    """A client straight to the slot's llama-server, bypassing the router."""
+    return opened(f"{router.slots[slot].url}/v1", key)
+
+
+def opened(base_url: str, key: str) -> openai.OpenAI:
+    api = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=120)
+    OPEN.append(api)
+    return api
 
 
 def models(router: RouterSetup) -> dict[str, dict[str, str]]:
@@ -90,12 +108,10 @@ def test_streams_from_two_offline_slots_in_order_and_lists_them(router: RouterSe
         assert len(deltas) > 10
         assert rest[-1].choices == [] or rest[-1].choices[0].finish_reason == "length"
         # Same request straight to the slot: the same pieces in the same order.
-        direct = openai.OpenAI(
-            base_url=f"{router.slots[slot].url}/v1", api_key="x", max_retries=0
-        ).chat.completions.create(
+        straight = direct(router, slot).chat.completions.create(
             model=model, messages=PROMPT, stream=True, max_tokens=1500, temperature=0, seed=1
         )
-        assert deltas == [c.choices[0].delta.content or "" for c in direct if c.choices]
+        assert deltas == [c.choices[0].delta.content or "" for c in straight if c.choices]
     listed = models(router)
     assert listed["alpha"]["state"] in ("ready", "serving")
     assert listed["beta"]["state"] in ("ready", "serving")
@@ -223,11 +239,10 @@ def test_the_router_forwards_the_slot_s_own_key(router: RouterSetup) -> None:
     answer = client(router).completions.create(model="keyed", prompt="Hi", max_tokens=2)
     assert answer.usage is not None
     assert answer.usage.completion_tokens == 2
-    direct = openai.OpenAI(
-        base_url=f"{router.slots['keyed'].url}/v1", api_key="not-the-key", max_retries=0
-    )
     with pytest.raises(openai.AuthenticationError):  # the slot does need its key
-        direct.completions.create(model="keyed", prompt="Hi", max_tokens=1)
+        direct(router, "keyed", "not-the-key").completions.create(
+            model="keyed", prompt="Hi", max_tokens=1
+        )
 
 
 def test_client_keys_are_enforced_when_configured(router: RouterSetup) -> None:

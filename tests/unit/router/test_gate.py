@@ -12,7 +12,7 @@ from dataclasses import replace
 import pytest
 
 from hal0d.router.cache import SlotInfo
-from hal0d.router.gate import NOT_IN_STORE, Gates
+from hal0d.router.gate import BUSY, NOT_IN_STORE, Gates
 from hal0d.router.http import ApiError
 from hal0d.router.settings import RouterSettings
 
@@ -182,3 +182,14 @@ async def test_with_hal0d_away_ready_slots_serve_and_offline_ones_get_503() -> N
         await gates.ready("down")
     assert (caught.value.status, caught.value.code) == (503, "hal0d_unreachable")
     assert hal0d.wakes == []
+
+
+async def test_a_busy_hal0d_is_asked_again_and_is_no_failed_load() -> None:
+    hal0d = FakeHal0d(offline())
+    answers = iter([(BUSY, "hal0d is starting: recovering slot state"), None])
+    hal0d.on_wake = lambda name: next(answers)
+    gates = Gates(hal0d, RouterSettings())
+    waiting = asyncio.ensure_future(gates.ready("chat"))
+    await until(hal0d, lambda: len(hal0d.wakes) == 2)  # asked again a moment later
+    hal0d.show("chat", state="ready")
+    assert (await waiting).endpoint == ENDPOINT
