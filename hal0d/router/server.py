@@ -80,6 +80,8 @@ class Connection:
         if too_big is not None:
             await self._send_reply(too_big, close=True)
             return False
+        if self._h11.client_is_waiting_for_100_continue:  # curl does for large bodies
+            self._send(h11.InformationalResponse(status_code=100, headers=[]))
         body = await self._read_body()
         if body is None:
             await self._send_reply(self._server.too_large(), close=True)

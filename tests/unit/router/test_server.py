@@ -148,3 +148,18 @@ async def test_drain_finishes_the_request_in_flight_and_closes_idle_connections(
     assert answer.status_code == 200
     assert answer.headers["connection"] == "close"
     assert server.in_flight == 0
+
+
+async def test_a_client_expecting_100_continue_gets_it_and_is_served() -> None:
+    server, url = await serving(echo)
+    port = int(url.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        b"POST /v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
+    )
+    assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 \r\n\r\n"
+    writer.write(b"body")
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    writer.close()
+    await server.drain(within=1)
