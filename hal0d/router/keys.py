@@ -21,6 +21,15 @@ class ClientKeys:
     def configured(self) -> bool:
         return bool(self._keys)
 
+    def problem(self) -> str | None:
+        """Why the router must not start with these keys, if it must not."""
+        if self.required and not self._keys:
+            return (
+                "require_key = true in router.toml, but no client key is configured: put "
+                "keys in /etc/hal0/router.keys (one per line), or set require_key = false"
+            )
+        return None
+
     def allows(self, presented: str | None) -> bool:
         """A request may pass: with no keys configured, or a key not required and none sent,
         or a valid key sent. A wrong key is refused even when none is required."""

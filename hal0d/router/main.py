@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s has errors; not starting", directory / ROUTER_FILE)
         return EX_CONFIG
     keys = load_keys(required=settings.require_key)
+    if keys.problem() is not None:
+        log.error("%s", keys.problem())
+        return EX_CONFIG
     sockets = passed_sockets()
     try:
         check_sockets(sockets, keys)

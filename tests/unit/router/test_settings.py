@@ -49,9 +49,15 @@ def test_keys_come_from_the_credential_and_are_compared_exactly(tmp_path: Path) 
 
 def test_the_fallback_credential_means_no_keys(tmp_path: Path) -> None:
     (tmp_path / "api-keys").write_text("#")  # SetCredential=api-keys:# in the unit
-    keys = load_keys(required=True, environ={"CREDENTIALS_DIRECTORY": str(tmp_path)})
+    keys = load_keys(required=False, environ={"CREDENTIALS_DIRECTORY": str(tmp_path)})
     assert not keys.configured
     assert keys.allows(None)
+
+
+def test_requiring_a_key_without_any_is_a_configuration_error() -> None:
+    assert "no client key is configured" in (ClientKeys([], required=True).problem() or "")
+    assert ClientKeys(["k"], required=True).problem() is None
+    assert ClientKeys([], required=False).problem() is None
 
 
 def test_without_require_key_a_missing_key_passes_and_a_wrong_one_does_not() -> None:
