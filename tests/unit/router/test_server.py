@@ -135,16 +135,22 @@ async def test_drain_finishes_the_request_in_flight_and_closes_idle_connections(
         return await echo(request)
 
     server, url = await serving(handler)
-    async with httpx.AsyncClient(base_url=url) as idle, httpx.AsyncClient(base_url=url) as busy:
-        assert (await idle.get("/quick")).status_code == 200  # now an idle keep-alive
+    port = int(url.rsplit(":", 1)[1])
+    idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", port)
+    idle_writer.write(b"GET /quick HTTP/1.1\r\nHost: x\r\n\r\n")
+    head = await idle_reader.readuntil(b"\r\n\r\n")  # answered; now an idle keep-alive
+    length = int(head.split(b"content-length: ")[1].split(b"\r\n")[0])
+    await idle_reader.readexactly(length)
+    async with httpx.AsyncClient(base_url=url) as busy:
         slow = asyncio.ensure_future(busy.get("/slow"))
         await arrived.wait()
         drained = asyncio.ensure_future(server.drain(within=30))
-        await asyncio.sleep(0)
-        assert not drained.done()
+        assert await idle_reader.read() == b""  # the idle connection is closed at once
+        assert not drained.done()  # while the request in flight still runs
         finish.set()
         answer = await slow
         await drained
+    idle_writer.close()
     assert answer.status_code == 200
     assert answer.headers["connection"] == "close"
     assert server.in_flight == 0
