@@ -86,6 +86,13 @@ def models(router: RouterSetup) -> dict[str, dict[str, str]]:
     return {entry["id"]: {"slot": entry["slot"], "state": entry["state"]} for entry in listed}
 
 
+def test_the_package_installs_the_router_socket_disabled(container: Container) -> None:
+    enabled = container.run("systemctl", "is-enabled", "hal0-router.socket", check=False)
+    assert enabled.stdout.strip() == "disabled"
+    active = container.run("systemctl", "is-active", "hal0-router.socket", check=False)
+    assert active.stdout.strip() == "inactive"
+
+
 def test_streams_from_two_offline_slots_in_order_and_lists_them(router: RouterSetup) -> None:
     listed = models(router)
     assert {k: listed[k] for k in ("alpha", "gpt-alpha", "beta")} == {
