@@ -30,7 +30,9 @@ from tests.system.router_support import (
 )
 from tests.system.test_daemon_slots import slot_property, wait_for
 
-pytestmark = pytest.mark.timeout(300)
+# release_sensitive: socket activation, polkit resolving the static _hal0-router through NSS
+# (a minimal trixie has no nss-systemd), Python 3.13 and trixie's dbus-fast/httpx/h11
+pytestmark = [pytest.mark.timeout(300), pytest.mark.release_sensitive]
 EMBEDDING_WIDTH = 64  # n_embd of the tiny model
 COOLDOWN = 120  # long enough to outlast the test's requests during it
 PROMPT = [{"role": "user", "content": "Say something."}]
