@@ -15,7 +15,9 @@ ERROR_PREFIX = "org.hal0.Error."
 ACTION_MODEL_MANAGE = "org.hal0.model.manage"
 ACTION_SLOT_MANAGE = "org.hal0.slot.manage"
 ACTION_CONFIG_RELOAD = "org.hal0.config.reload"
+ACTION_SLOT_WAKE = "org.hal0.slot.wake"
 
 SLOT_UNIT_TEMPLATE = "hal0-slot@{}.service"
 DAEMON_UNIT = "hal0d.service"
 DAEMON_USER = "_hal0"  # User= of hal0d.service, from sysusers.d
+ROUTER_UNIT = "hal0-router.service"

@@ -17,7 +17,12 @@ from hal0d.config import Config, Severity, load_config
 from hal0d.config.access import EXECUTE, Need, problem
 from hal0d.config.llama_server import HINT as LLAMA_SERVER_HINT
 from hal0d.config.problems import log_problems
-from hal0d.contract import ACTION_CONFIG_RELOAD, ACTION_MODEL_MANAGE, ACTION_SLOT_MANAGE
+from hal0d.contract import (
+    ACTION_CONFIG_RELOAD,
+    ACTION_MODEL_MANAGE,
+    ACTION_SLOT_MANAGE,
+    ACTION_SLOT_WAKE,
+)
 from hal0d.errors import BusyError, ConfigError, Hal0Error, NoSuchSlotError
 from hal0d.names import validate_slot_name
 from hal0d.slots.state import SlotState
@@ -218,6 +223,14 @@ class Manager:
             await auth.require(ACTION_MODEL_MANAGE)
         await self.check_llama_server()
         await self._backend.load(name, force=force)
+
+    async def wake(self, name: str, auth: Authorizer) -> None:
+        """Start a configured slot whose model is in the store (the router's call): it needs
+        only org.hal0.slot.wake because it never pulls and never stops anything."""
+        name = self._known(name)
+        self._require_running()
+        await auth.require(ACTION_SLOT_WAKE)
+        await self._backend.wake(name)
 
     async def unload(self, name: str, auth: Authorizer) -> None:
         name = self._known(name)

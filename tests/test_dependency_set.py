@@ -19,6 +19,7 @@ RUNTIME = {
     "httpx": "httpx",
     "tomlkit": "tomlkit",
     "cryptography": "cryptography",
+    "h11": "h11",
 }
 DEBIAN_VERSIONS = {
     "dbus-fast": "1.84.2",
@@ -26,6 +27,7 @@ DEBIAN_VERSIONS = {
     "httpx": "0.23.3",
     "tomlkit": "0.11.7",
     "cryptography": "38.0.4",
+    "h11": "0.14.0",
 }
 DEBIAN_DIST_PACKAGES = Path("/usr/lib/python3/dist-packages")
 

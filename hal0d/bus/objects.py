@@ -74,6 +74,7 @@ def slot_properties(view: SlotView) -> dict[str, Any]:
         "LastError": wire_text(view.last_error),
         "LastErrorName": view.last_error_name,
         "ActiveRequests": view.active_requests,
+        "Aliases": [wire_text(alias) for alias in view.aliases],
     }
 
 
@@ -160,6 +161,11 @@ class ManagerObject(ServiceInterface):
     @boundary
     async def load_with_options(self, name: "s", options: "a{sv}") -> None:
         await self._manager.load(name, self._auth(), force=load_force(options))
+
+    @method(name="Wake")
+    @boundary
+    async def wake(self, name: "s") -> None:
+        await self._manager.wake(name, self._auth())
 
     @method(name="Unload")
     @boundary
@@ -262,6 +268,10 @@ class SlotObject(ServiceInterface):
     @dbus_property(access=READ, name="ActiveRequests")
     def active_requests(self) -> "u":
         return self.throttle.current("ActiveRequests")
+
+    @dbus_property(access=READ, name="Aliases")
+    def aliases(self) -> "as":
+        return self.throttle.current("Aliases")
 
     @method(name="Pull")
     @boundary

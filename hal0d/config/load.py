@@ -46,6 +46,7 @@ def load_config(
         global_ = read_global(global_reader)
     slots = _read_slots(config_dir / SLOTS_DIR, global_, problems)
     _check_ports(slots, problems)
+    _check_aliases(slots, problems)
     check_environment(global_file, global_, slots, problems, checker or as_current_user())
     if problems.has_errors:
         return None, problems.items
@@ -111,3 +112,31 @@ def _check_ports(slots: Mapping[str, SlotConfig], problems: Problems) -> None:
                 f"{slot.port} is also the port of slot {other.name!r} ({other.file}); "
                 "give each slot its own port, or leave port out to have one assigned",
             )
+
+
+def _check_aliases(slots: Mapping[str, SlotConfig], problems: Problems) -> None:
+    """A model name the router sees must lead to one slot: aliases are unique across slots
+    and never another slot's name."""
+    owners: dict[str, SlotConfig] = {}
+    for slot in slots.values():
+        for index, alias in enumerate(slot.aliases):
+            if alias in slots:
+                problems.error(
+                    slot.file,
+                    f"aliases[{index}]",
+                    f"{alias!r} is the name of slot {alias!r}; a model name leads to one slot",
+                )
+                continue
+            other = owners.setdefault(alias, slot)
+            if other is not slot:
+                problems.error(
+                    slot.file,
+                    f"aliases[{index}]",
+                    f"{alias!r} is also an alias of slot {other.name!r} ({other.file}); "
+                    "a model name leads to one slot",
+                )
+
+
+def read_table(file: Path, problems: Problems, *, missing_ok: bool) -> TableReader | None:
+    """One TOML file beside hal0.toml (e.g. router.toml) as a reader, problems collected."""
+    return _reader(file, problems, missing_ok=missing_ok)

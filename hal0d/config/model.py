@@ -73,6 +73,7 @@ class SlotConfig:
     unload_after: float | None = 3600.0
     autostart: bool = False
     api_key_file: Path | None = None
+    aliases: tuple[str, ...] = ()  # more model names the router answers to for this slot
 
 
 @dataclass(frozen=True)

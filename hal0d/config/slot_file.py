@@ -10,6 +10,9 @@ from hal0d.modelref import SHA256_FORM, SHA256_PATTERN, VERIFY_MODES
 from hal0d.runner.envspec import RESERVED_OPTIONS
 
 _CATALOG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+-]{0,127}")
+# A model name clients send ("gpt-4o-mini", "qwen2.5:7b", "org/model"); no spaces or quotes.
+ALIAS_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:/+@-]{0,127}"
+_ALIAS = re.compile(ALIAS_PATTERN)
 
 
 def read_slot(name: str, file: Path, reader: TableReader, defaults: GlobalConfig) -> SlotConfig:
@@ -30,6 +33,7 @@ def read_slot(name: str, file: Path, reader: TableReader, defaults: GlobalConfig
         ),
         autostart=reader.boolean("autostart", False),
         api_key_file=reader.path("api_key_file", None),
+        aliases=_aliases(reader, name),
     )
     reader.finish()
     return slot
@@ -88,3 +92,18 @@ def _extra_args(reader: TableReader) -> tuple[str, ...]:
                 f"{arg!r} is set by hal0d ({RESERVED_OPTIONS[option]}); remove it",
             )
     return args
+
+
+def _aliases(reader: TableReader, name: str) -> tuple[str, ...]:
+    aliases = reader.string_list("aliases")
+    seen: set[str] = set()
+    for index, alias in enumerate(aliases):
+        key = f"aliases[{index}]"
+        if not _ALIAS.fullmatch(alias):
+            reader.error(key, f"{alias!r} is not a model name; aliases match {ALIAS_PATTERN}")
+        elif alias == name:
+            reader.error(key, f"{alias!r} is the slot's own name, which the router knows already")
+        elif alias in seen:
+            reader.error(key, f"{alias!r} is listed twice")
+        seen.add(alias)
+    return aliases

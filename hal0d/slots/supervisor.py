@@ -23,6 +23,7 @@ from pathlib import Path
 from hal0d.config.model import Config, SlotConfig
 from hal0d.config.ports import save_assignments
 from hal0d.errors import (
+    BusyError,
     ConfigError,
     Hal0Error,
     NoModelError,
@@ -232,6 +233,19 @@ class SlotSupervisor:
             return
         record.tracker.load_requested = True
         await self._launch(record, "StartUnit", force)
+
+    async def wake(self, name: str) -> None:
+        record = self._record(name)
+        if record.pull is not None:
+            raise BusyError(f"slot {name!r} is pulling its model; Wake never pulls")
+        if record.tracker.load_requested or record.tracker.unit_is_up:
+            return  # starting or up already: the caller follows State
+        if self._models.path_for(record) is None:
+            raise NoModelError(
+                f"the model of slot {name!r} is not in the store; "
+                f"pull it first: hal0ctl pull {name}"
+            )
+        await self.load(name)
 
     async def unload(self, name: str) -> None:
         record = self._record(name)

@@ -167,6 +167,7 @@ class SlotTracker:
             last_error=derived.last_error or self.pending,
             last_error_name=derived.last_error_name,
             active_requests=derived.active_requests,
+            aliases=self.config.aliases,
         )
         if pull is not None:
             view = replace(

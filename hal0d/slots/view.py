@@ -27,6 +27,7 @@ class SlotView:
     last_error: str = ""
     last_error_name: str = ""  # org.hal0.Error.* name of the failure last_error describes
     active_requests: int = 0
+    aliases: tuple[str, ...] = ()  # more model names the router answers to
 
 
 SlotListener = Callable[[SlotView], None]
@@ -54,6 +55,11 @@ class SlotBackend(Protocol):
 
         ``force`` skips the check of the model size against available memory.
         """
+        ...
+
+    async def wake(self, name: str) -> None:
+        """Start a configured slot whose model is in the store; never pulls, never stops
+        anything. NoModelError if the model must be pulled first."""
         ...
 
     async def unload(self, name: str) -> None: ...

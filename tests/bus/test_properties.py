@@ -38,6 +38,7 @@ SLOT_PROPERTIES = {
     "LastError": 's ""',
     "LastErrorName": 's ""',
     "ActiveRequests": "u 0",
+    "Aliases": "as 0",
 }
 
 

@@ -19,6 +19,8 @@ pytestmark = pytest.mark.timeout(30)
 LAYOUT = {
     "units/hal0d.service": "lib/systemd/system/hal0d.service",
     "units/hal0-slot@.service": "lib/systemd/system/hal0-slot@.service",
+    "units/hal0-router.service": "lib/systemd/system/hal0-router.service",
+    "units/hal0-router.socket": "lib/systemd/system/hal0-router.socket",
     "units/hal0.sysusers.conf": "usr/lib/sysusers.d/hal0.conf",
     "units/hal0.tmpfiles.conf": "usr/lib/tmpfiles.d/hal0.conf",
     "polkit/org.hal0.policy": "usr/share/polkit-1/actions/org.hal0.policy",

@@ -28,6 +28,7 @@ CONTRACT: dict[str, dict[str, object]] = {
         "method Pull": [("s", "in")],
         "method Load": [("s", "in")],
         "method LoadWithOptions": [("s", "in"), ("a{sv}", "in")],  # revision 2
+        "method Wake": [("s", "in")],  # revision 2
         "method Unload": [("s", "in")],
         "method Restart": [("s", "in")],
         "method Cancel": [("s", "in")],
@@ -60,6 +61,7 @@ CONTRACT: dict[str, dict[str, object]] = {
         "property LastError": ("s", R),
         "property LastErrorName": ("s", R),  # revision 2
         "property ActiveRequests": ("u", R),
+        "property Aliases": ("as", R),  # revision 2
     },
 }
 

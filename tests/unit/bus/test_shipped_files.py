@@ -79,6 +79,7 @@ def test_sysusers_and_tmpfiles_create_what_hal0d_needs(tmp_path: Path) -> None:
     group = (tmp_path / "etc/group").read_text()
     assert re.search(r"^_hal0:x:\d+:\d+:", passwd, re.MULTILINE)
     assert re.search(r"^hal0:x:\d+:", group, re.MULTILINE)
+    assert re.search(r"^_hal0-router:x:\d+:\d+:", passwd, re.MULTILINE)  # static: polkit names it
     subprocess.run(
         [
             _tool("systemd-tmpfiles"),
@@ -112,7 +113,12 @@ def test_dbus_policy_lets_only_hal0_and_root_own_and_everyone_send() -> None:
 
 @pytest.mark.parametrize(
     "action",
-    [contract.ACTION_MODEL_MANAGE, contract.ACTION_SLOT_MANAGE, contract.ACTION_CONFIG_RELOAD],
+    [
+        contract.ACTION_MODEL_MANAGE,
+        contract.ACTION_SLOT_MANAGE,
+        contract.ACTION_SLOT_WAKE,
+        contract.ACTION_CONFIG_RELOAD,
+    ],
 )
 def test_polkit_actions_default_to_auth_admin_keep(action: str) -> None:
     root = ET.parse(TOP / "polkit/org.hal0.policy").getroot()  # noqa: S314 - our file
@@ -130,3 +136,5 @@ def test_polkit_rules_name_the_group_and_the_slot_units() -> None:
     assert "org.freedesktop.systemd1.manage-units" in rules
     assert 'action.lookup("unit")' in rules
     assert 'action.lookup("verb")' in rules
+    # the router may wake slots, and nothing else
+    assert 'action.id === "org.hal0.slot.wake" && subject.user === "_hal0-router"' in rules

@@ -1,0 +1,5 @@
+import sys
+
+from hal0d.router.main import main
+
+sys.exit(main())
