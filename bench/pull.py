@@ -1,15 +1,15 @@
 """Pull a 1 GiB random file from a real loopback nginx: hal0d's pipeline against
 `curl -o FILE URL && openssl dgst -sha256 FILE` into the same models dir, alternating runs,
 and the physical limit (slowest of: curl to /dev/null, hashlib.sha256 over the file, writing
-the file with fsync).
+the file with fsync); and the CPU time each side spends per GiB.
 
-    python -m bench.pull --set pypi --out build/bench/pull-pypi.json [--runs 5] [--mib 1024]
+    python -m bench.pull --set pypi [--runs 5] [--mib 1024]   # build/bench/parts/pull-pypi.json
 """
 
 import argparse
 import asyncio
+import dataclasses
 import hashlib
-import json
 import os
 import platform
 import statistics
@@ -20,11 +20,19 @@ from importlib.metadata import version
 from pathlib import Path
 
 from bench.nginx import nginx
+from bench.result import Result, Target
 from hal0d.store.download import PullRequest
 from hal0d.store.settings import StoreSettings
 from hal0d.store.store import ModelStore
 
 BENCH = Path("build/bench")
+METHOD = (
+    "hal0d's model store (the daemon's own pipeline, in process) against "
+    "`curl -o FILE URL && openssl dgst -sha256 FILE`, alternating, into the same directory on "
+    "disk; the hardware limit is the slowest of curl to /dev/null, hashlib.sha256 over the "
+    "file and writing it with one fsync. Ratios are taken run by run. CPU is user+system time "
+    "of the process and its children per GiB."
+)
 
 
 def make_source(path: Path, size: int) -> str:
@@ -78,7 +86,7 @@ def peer_pull(models: Path, url: str, sha256: str) -> None:
         capture_output=True,
         text=True,
     ).stdout
-    assert sha256 in out, out  # noqa: S101 - a benchmark that verified nothing is worthless
+    assert sha256 in out, out  # a benchmark that verified nothing is worthless
 
 
 def limit_parts(source: Path, models: Path, url: str) -> dict[str, float]:
@@ -113,7 +121,6 @@ def limit_parts(source: Path, models: Path, url: str) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--set", required=True)
-    parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--mib", type=int, default=1024)
     args = parser.parse_args()
@@ -124,36 +131,59 @@ def main() -> None:
     work = (BENCH / f"work-{args.set}").resolve()
     models, state = work / "models", work / "state"
     models.mkdir(parents=True, exist_ok=True)
+    result = Result(
+        f"pull-{args.set}",
+        f"Pull {args.mib} MiB over loopback nginx ({args.set} dependency set)",
+        METHOD,
+    )
     with nginx(www, work / "nginx") as base:
         url = f"{base}/model.gguf"
         peer_pull(models, url, sha256)  # warm the page cache with the source file
-        hal0d_runs, peer_runs = [], []
+        hal0d_runs, peer_runs, cpu_runs, peer_cpu_runs = [], [], [], []
         for index in range(args.runs):
-            hal0d_runs.append(timed(lambda: hal0d_pull(models, state, url, sha256, size), models))
-            peer_runs.append(timed(lambda: peer_pull(models, url, sha256), models))
+            hal0d_cpu = cpu_seconds(lambda: hal0d_pull(models, state, url, sha256, size), models)
+            hal0d_runs.append(hal0d_cpu.wall)
+            cpu_runs.append(hal0d_cpu.cpu / (size / (1 << 30)))
+            peer_cpu = cpu_seconds(lambda: peer_pull(models, url, sha256), models)
+            peer_runs.append(peer_cpu.wall)
+            peer_cpu_runs.append(peer_cpu.cpu / (size / (1 << 30)))
             print(f"  run {index + 1}: hal0d {hal0d_runs[-1]:.3f} s, peer {peer_runs[-1]:.3f} s")
         clean(models)
         limits = limit_parts(source, models, url)
-    hal0d_s, peer_s = statistics.median(hal0d_runs), statistics.median(peer_runs)
     limit_s = max(limits.values())
-    result = {
-        "set": args.set,
-        "python": platform.python_version(),
-        "httpx": version("httpx"),
-        "bytes": size,
-        "runs": args.runs,
-        "hal0d_s": round(hal0d_s, 4),
-        "peer_s": round(peer_s, 4),
-        "limit_s": round(limit_s, 4),
-        "ratio": round(hal0d_s / peer_s, 4),
-        "hal0d_runs_s": [round(t, 4) for t in hal0d_runs],
-        "peer_runs_s": [round(t, 4) for t in peer_runs],
-        "limit_parts": {name: round(t, 4) for name, t in limits.items()},
-        "loadavg_after": os.getloadavg(),
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("hal0d_s", "peer_s", "limit_s", "ratio")}))
+    ratios = [h / p for h, p in zip(hal0d_runs, peer_runs, strict=True)]
+    result.add("hal0d_s", hal0d_runs, "s")
+    result.add("curl_openssl_s", peer_runs, "s")
+    result.add("ratio_vs_curl_openssl", ratios, "x", Target(0.6))
+    result.add(
+        "ratio_vs_hardware_limit",
+        [h / limit_s for h in hal0d_runs],
+        "x",
+        Target(1.2),
+        limit_s=round(limit_s, 4),
+        limit_parts_s={name: round(t, 4) for name, t in limits.items()},
+    )
+    result.add("hal0d_cpu_s_per_gib", cpu_runs, "CPU s/GiB")
+    result.add("curl_openssl_cpu_s_per_gib", peer_cpu_runs, "CPU s/GiB")
+    result.notes.append(f"python {platform.python_version()}, httpx {version('httpx')}")
+    result.write(BENCH / "parts")
+
+
+@dataclasses.dataclass(frozen=True)
+class Cost:
+    wall: float
+    cpu: float  # this process (all its threads) and its reaped children
+
+
+def cpu_seconds(action: Callable[[], object], models: Path) -> Cost:
+    before = os.times()
+    wall = timed(action, models)
+    after = os.times()
+    cpu = sum(getattr(after, f) - getattr(before, f) for f in FIELDS)
+    return Cost(wall, cpu)
+
+
+FIELDS = ("user", "system", "children_user", "children_system")
 
 
 if __name__ == "__main__":
