@@ -27,7 +27,12 @@ from tests.system.conftest import Model
 pytestmark = pytest.mark.timeout(900)
 
 
-STEPS = ("call_to_exec", "exec_to_ready_notify", "ready_notify_to_signal")
+STEPS = (
+    "call_to_exec",
+    "exec_to_runner_started",
+    "runner_started_to_ready_notify",
+    "ready_notify_to_signal",
+)
 
 
 def timeline(stage: Stage, name: str, sent: float, signalled: float) -> dict[str, float]:
@@ -39,8 +44,19 @@ def timeline(stage: Stage, name: str, sent: float, signalled: float) -> dict[str
     )
     execed = int(props["ExecMainStartTimestampMonotonic"]) / 1e6
     active = int(props["ActiveEnterTimestampMonotonic"]) / 1e6
-    points = [sent, execed, active, signalled]
+    points = [sent, execed, runner_started(stage, name, execed), active, signalled]
     return {key: (b - a) * 1000 for key, a, b in zip(STEPS, points, points[1:], strict=False)}
+
+
+def runner_started(stage: Stage, name: str, execed: float) -> float:
+    """When the runner's first journal line ("starting llama-server ...") arrived: after the
+    sandbox is set up, Python has started and the runner has read its settings."""
+    lines = stage.run("journalctl", "-u", f"hal0-slot@{name}.service", "-o", "json", "-n", "40")
+    for entry in map(json.loads, lines.splitlines()):
+        at = int(entry["__MONOTONIC_TIMESTAMP"]) / 1e6
+        if at >= execed and str(entry.get("MESSAGE", "")).startswith("starting llama-server"):
+            return at
+    raise AssertionError(f"no runner start logged for {name} after {execed}")
 
 
 async def bench_load_overhead(stage: Stage, tiny_model: Model, large_model: Model) -> None:
