@@ -1,7 +1,7 @@
 """Pull a 1 GiB random file from a real loopback nginx: hal0d's pipeline against
 `curl -o FILE URL && openssl dgst -sha256 FILE` into the same models dir, alternating runs,
 and the physical limit (slowest of: curl to /dev/null, hashlib.sha256 over the file, writing
-the file with fsync); and the CPU time each side spends per GiB.
+the file with fsync), all three in every round; and the CPU time each side spends per GiB.
 
     python -m bench.pull --set pypi [--runs 5] [--mib 1024]   # build/bench/parts/pull-pypi.json
 """
@@ -12,7 +12,6 @@ import dataclasses
 import hashlib
 import os
 import platform
-import statistics
 import subprocess
 import time
 from collections.abc import Callable
@@ -30,8 +29,8 @@ METHOD = (
     "hal0d's model store (the daemon's own pipeline, in process) against "
     "`curl -o FILE URL && openssl dgst -sha256 FILE`, alternating, into the same directory on "
     "disk; the hardware limit is the slowest of curl to /dev/null, hashlib.sha256 over the "
-    "file and writing it with one fsync. Ratios are taken run by run. CPU is user+system time "
-    "of the process and its children per GiB."
+    "file and writing it with one fsync, in every round. Ratios are taken run by run. CPU is "
+    "user+system time of the process and its children per GiB."
 )
 
 
@@ -89,7 +88,7 @@ def peer_pull(models: Path, url: str, sha256: str) -> None:
     assert sha256 in out, out  # a benchmark that verified nothing is worthless
 
 
-def limit_parts(source: Path, models: Path, url: str) -> dict[str, float]:
+def limit_parts(source: Path, models: Path, url: str) -> dict[str, Callable[[], None]]:
     def curl_null() -> None:
         subprocess.run(["curl", "-sS", "-o", "/dev/null", url], check=True)
 
@@ -114,8 +113,7 @@ def limit_parts(source: Path, models: Path, url: str) -> dict[str, float]:
             os.close(fd)
         target.unlink()
 
-    parts = {"curl_devnull_s": curl_null, "sha256_s": sha256_file, "write_fsync_s": write_fsync}
-    return {name: statistics.median(timed(fn) for _ in range(3)) for name, fn in parts.items()}
+    return {"curl_devnull_s": curl_null, "sha256_s": sha256_file, "write_fsync_s": write_fsync}
 
 
 def main() -> None:
@@ -139,7 +137,9 @@ def main() -> None:
     with nginx(www, work / "nginx") as base:
         url = f"{base}/model.gguf"
         peer_pull(models, url, sha256)  # warm the page cache with the source file
-        hal0d_runs, peer_runs, cpu_runs, peer_cpu_runs = [], [], [], []
+        hal0d_runs, peer_runs, cpu_runs, peer_cpu_runs, limit_runs = [], [], [], [], []
+        parts = limit_parts(source, models, url)
+        part_runs: dict[str, list[float]] = {name: [] for name in parts}
         for index in range(args.runs):
             hal0d_cpu = cpu_seconds(lambda: hal0d_pull(models, state, url, sha256, size), models)
             hal0d_runs.append(hal0d_cpu.wall)
@@ -147,22 +147,23 @@ def main() -> None:
             peer_cpu = cpu_seconds(lambda: peer_pull(models, url, sha256), models)
             peer_runs.append(peer_cpu.wall)
             peer_cpu_runs.append(peer_cpu.cpu / (size / (1 << 30)))
-            print(f"  run {index + 1}: hal0d {hal0d_runs[-1]:.3f} s, peer {peer_runs[-1]:.3f} s")
-        clean(models)
-        limits = limit_parts(source, models, url)
-    limit_s = max(limits.values())
+            clean(models)
+            for name, part in parts.items():
+                part_runs[name].append(timed(part))
+            limit_runs.append(max(times[-1] for times in part_runs.values()))
+            print(
+                f"  run {index + 1}: hal0d {hal0d_runs[-1]:.3f} s, peer {peer_runs[-1]:.3f} s, "
+                f"limit {limit_runs[-1]:.3f} s"
+            )
     ratios = [h / p for h, p in zip(hal0d_runs, peer_runs, strict=True)]
     result.add("hal0d_s", hal0d_runs, "s")
     result.add("curl_openssl_s", peer_runs, "s")
     result.add("ratio_vs_curl_openssl", ratios, "x", Target(0.6))
-    result.add(
-        "ratio_vs_hardware_limit",
-        [h / limit_s for h in hal0d_runs],
-        "x",
-        Target(1.2),
-        limit_s=round(limit_s, 4),
-        limit_parts_s={name: round(t, 4) for name, t in limits.items()},
-    )
+    result.add("hardware_limit_s", limit_runs, "s")
+    for name, times in part_runs.items():
+        result.add(f"limit_part_{name}", times, "s")
+    limit_ratios = [h / limit for h, limit in zip(hal0d_runs, limit_runs, strict=True)]
+    result.add("ratio_vs_hardware_limit", limit_ratios, "x", Target(1.2))
     result.add("hal0d_cpu_s_per_gib", cpu_runs, "CPU s/GiB")
     result.add("curl_openssl_cpu_s_per_gib", peer_cpu_runs, "CPU s/GiB")
     result.notes.append(f"python {platform.python_version()}, httpx {version('httpx')}")
