@@ -5,6 +5,9 @@ starting the same llama-server (same argv and environment, read from the env fil
 by hand and polling /health at the runner's own loading interval until 200; alternating, for
 the tiny model and the ~105 MiB one. Overhead = hal0d minus by hand, run by run.
 
+The slot sandbox's share: a transient unit running /bin/true with the slot unit's sandbox
+properties against one without, by systemd's own runtime figure, alternating.
+
 Readiness detection: a separate process polls /health every 2 ms and notes the
 CLOCK_MONOTONIC time of the first 200; the subscriber notes when the ready signal arrives (the
 container shares the host's monotonic clock, so does systemd's ActiveEnterTimestampMonotonic,
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 
 import pytest
@@ -59,11 +63,40 @@ def runner_started(stage: Stage, name: str, execed: float) -> float:
     raise AssertionError(f"no runner start logged for {name} after {execed}")
 
 
+# hal0-slot@.service's [Service] keys that are not its sandbox (everything else is copied).
+NOT_SANDBOX = {
+    "Type", "NotifyAccess", "EnvironmentFile", "ExecStart", "SyslogIdentifier", "Restart",
+    "RestartSec", "RestartPreventExitStatus", "TimeoutStartSec", "WatchdogSec",
+    "TimeoutAbortSec", "KillMode", "TimeoutStopSec", "OOMScoreAdjust",
+}  # fmt: skip
+
+
+def sandbox_of(stage: Stage) -> list[str]:
+    """The slot unit's sandbox as systemd-run properties, read from the installed unit."""
+    text = stage.run("systemctl", "cat", "hal0-slot@x.service")
+    properties, section = [], ""
+    for line in text.splitlines():
+        if line.startswith("["):
+            section = line
+        elif section == "[Service]" and "=" in line and not line.startswith("#"):
+            key = line.split("=", 1)[0]
+            if key not in NOT_SANDBOX:
+                properties += ["-p", line]
+    return properties
+
+
+def unit_runtime_ms(stage: Stage, properties: list[str]) -> float:
+    """systemd's own runtime of a transient unit running /bin/true: its set-up and exec."""
+    answer = stage.container.run("systemd-run", "--wait", "--collect", *properties, "/bin/true")
+    value, unit = re.search(r"runtime: ([0-9.]+)(us|ms|s)\b", answer.stderr).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
 async def bench_load_overhead(stage: Stage, tiny_model: Model, large_model: Model) -> None:
     result = Result(
         "load",
         "Load overhead: Load on the bus → ready signal, against llama-server started by hand",
-        __doc__.split("\n\n")[1].replace("\n", " "),
+        " ".join(__doc__.split("\n\n")[1:3]).replace("\n", " "),
     )
     stage.configure({"tiny": tiny_model, "large": large_model})
     stage.restart()
@@ -91,6 +124,13 @@ async def bench_load_overhead(stage: Stage, tiny_model: Model, large_model: Mode
             result.add(f"{name}_overhead_ms", overhead, "ms", Target(100))
             for key, values in parts.items():
                 result.add(f"{name}_step_{key}_ms", values, "ms")
+    sandbox = sandbox_of(stage)
+    with_sandbox, without = [], []
+    for _ in range(count):
+        with_sandbox.append(unit_runtime_ms(stage, sandbox))
+        without.append(unit_runtime_ms(stage, []))
+    cost = [a - b for a, b in zip(with_sandbox, without, strict=True)]
+    result.add("slot_sandbox_setup_ms", cost, "ms", properties=sandbox[1::2])
     result.write()
 
 
@@ -98,7 +138,7 @@ async def bench_readiness_detection(stage: Stage, tiny_model: Model) -> None:
     result = Result(
         "readiness",
         "Readiness detection: llama-server's first /health 200 → ready signal at a subscriber",
-        __doc__.split("\n\n")[2].replace("\n", " "),
+        __doc__.split("\n\n")[3].replace("\n", " "),
     )
     stage.configure({"tiny": tiny_model})
     stage.restart()
