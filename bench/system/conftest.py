@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
 
@@ -123,14 +122,6 @@ def slot_file(model: Model, **extra: str) -> str:
         *(f"{key} = {value}" for key, value in extra.items()),
     ]
     return "\n".join(lines) + "\n"
-
-
-def wait_until(what: str, check: object, within: float = 60) -> None:
-    deadline = time.monotonic() + within
-    while not check():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {within} s")
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="session")
