@@ -25,7 +25,7 @@ help:
 	@echo "make test-bus    bus tier on both sets      (a private dbus-daemon)"
 	@echo "make test-system system tier: real systemd in nspawn, real llama-server (once)"
 	@echo "make lint        ruff check, ruff format --check, mypy --strict"
-	@echo "make bench       pull benchmark: 1 GiB over loopback nginx vs curl + openssl"
+	@echo "make bench       benchmark suite, results in build/bench (docs/BENCHMARKS.md)"
 	@echo "make clean       remove build/ (venvs, results)"
 
 deps-host:

@@ -40,8 +40,9 @@ log = logging.getLogger(__name__)
 SYSTEMD_NAME = "org.freedesktop.systemd1"
 STATUS_INTERVAL = 1.0  # STATUS= at most once a second; the bus has the fine-grained view
 # How soon Status notices a llama-server installed (or removed) by the admin; Load and
-# Reload look at once.
-LLAMA_SERVER_RECHECK = 5.0
+# Reload look at once. Each look is a thread hand-off, ~8 context switches: every 5 s that
+# alone kept an idle hal0d above one wakeup a second.
+LLAMA_SERVER_RECHECK = 30.0
 
 
 class DaemonBackend(ConfigurableBackend, Protocol):

@@ -31,7 +31,7 @@ from hal0d.runner.settings import LOOPBACK, Settings
 EXIT_CONFIG = 78
 EXIT_UNEXPECTED_CLEAN_EXIT = 1
 TICK = 1.0
-LOADING_TICK = 0.1  # probe often until ready: a small model is up in tens of milliseconds
+LOADING_TICK = 0.025  # until ready: READY=1 follows the first 200 by at most this much
 DRAIN_TICK = 0.25
 SECOND_TERM_WAIT = 2.0
 

@@ -5,9 +5,9 @@ file is a boundary, and because a stale or hand-edited file must fail loudly, no
 """
 
 import os
+import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 
 from hal0d.runner import envspec
 
@@ -74,7 +74,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         slot=values[envspec.SLOT],
         llama_server=values[envspec.LLAMA_SERVER],
         model=values[envspec.MODEL],
-        model_label=values.get(envspec.MODEL_LABEL) or PurePosixPath(values[envspec.MODEL]).name,
+        model_label=values.get(envspec.MODEL_LABEL) or posixpath.basename(values[envspec.MODEL]),
         port=int(values[envspec.PORT]),
         drain_sec=float(values.get(envspec.DRAIN_SEC, DEFAULT_DRAIN_SEC)),
         grace_sec=float(values.get(envspec.GRACE_SEC, DEFAULT_GRACE_SEC)),

@@ -3,10 +3,16 @@
 Each observation goes into the slot's record (its tracker re-derives the state) and every
 changed view is published. A unit change schedules one refresh of that slot's properties;
 changes that arrive while one runs fold into a single follow-up refresh.
+
+The tick (probes, idle and unload timers) runs only while some slot's unit is up. With none
+up there is nothing to probe, and an idle hal0d sleeps until a unit changes or the clock alone
+would change a slot's state.
 """
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Iterable
 from typing import Protocol
 
 from hal0d.errors import Hal0Error
@@ -46,6 +52,7 @@ class SlotWatcher:
         self.tasks = tasks
         self._hooks = hooks
         self.listeners: list[SlotListener] = []
+        self._due = asyncio.Event()  # a slot came up or awaits the clock: wakes an idle tick
 
     def on_unit_changed(self, unit: str) -> None:
         name = slot_from_unit(unit)
@@ -83,6 +90,8 @@ class SlotWatcher:
         if record.tracker.unit_is_up and not was_up:
             await self.probe(record)
         self.publish(record)
+        if record.tracker.unit_is_up or record.tracker.derived.recheck_at is not None:
+            self._due.set()
 
     async def probe(self, record: SlotRecord) -> None:
         if not record.tracker.unit_is_up:
@@ -95,11 +104,20 @@ class SlotWatcher:
 
     async def tick_loop(self) -> None:
         while True:
-            await asyncio.sleep(self._timing.tick)
+            await self._until_tick()
             try:
                 await self._tick()
             except Exception:
                 log.exception("slot supervision tick failed")
+
+    async def _until_tick(self) -> None:
+        records = self._records.values()
+        if any(record.tracker.unit_is_up for record in records):
+            await asyncio.sleep(self._timing.tick)
+            return
+        self._due.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._due.wait(), idle_wait(records, self._clock()))
 
     async def _tick(self) -> None:
         await self.probe_all()
@@ -120,3 +138,11 @@ class SlotWatcher:
     def publish_all(self) -> None:
         for record in list(self._records.values()):
             self.publish(record)
+
+
+def idle_wait(records: Iterable[SlotRecord], now: float) -> float | None:
+    """With no unit up: seconds until the clock alone changes some slot's state, or None
+    (then only a unit change wakes the tick)."""
+    rechecks = [r.tracker.derived.recheck_at for r in records]
+    due = [at for at in rechecks if at is not None and at > now]  # the past: derived already
+    return min(due) - now if due else None
