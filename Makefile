@@ -26,7 +26,7 @@ help:
 	@echo "make clean       remove build/ (venvs, results)"
 
 deps-host:
-	@tools/apt-install.sh requirements/apt-host.txt
+	@tools/apt-install.sh requirements/apt-host.txt requirements/apt-applet.txt
 
 deps-pypi: deps-host
 	@tools/venv.sh pypi $(VENV_PYPI)
