@@ -23,6 +23,7 @@ help:
 	@echo "make test-system system tier: real systemd in nspawn, real llama-server (once)"
 	@echo "make lint        ruff check, ruff format --check, mypy --strict"
 	@echo "make bench       pull benchmark: 1 GiB over loopback nginx vs curl + openssl"
+	@echo "make bench-applet  idle hal0-applet: wakeups over 60 s"
 	@echo "make clean       remove build/ (venvs, results)"
 
 deps-host:

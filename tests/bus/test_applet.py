@@ -278,6 +278,7 @@ def _failure(tray: Tray) -> None:
     tray.host.wait_for(lambda t: _host_rereads(t, mark))
 
 
+@pytest.mark.timeout(300)  # a desktop, a panel and hal0d twice, on a shared machine
 def test_applet_in_a_real_tray(
     bus_address: str,
     daemon: Daemon,
