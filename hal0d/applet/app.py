@@ -184,10 +184,11 @@ class Applet:
             entries += [
                 Entry(f"Load {name}", partial(self.request, "Load", name)),
                 Entry(f"Unload {name}", partial(self.request, "Unload", name)),
+                Entry(f"Open logs of {name}", partial(self.open_logs, name)),
             ]
         if entries:
             entries.append(Entry("-"))
-        entries += [Entry("Status...", self.show_status), Entry("Open logs", self.open_logs)]
+        entries.append(Entry("Status...", self.show_status))
         self.menu.set_entries(entries)
 
     def request(self, member: str, name: str) -> None:
@@ -226,14 +227,15 @@ class Applet:
         output, _ = await process.communicate()
         self.notify("hal0ctl status", output.decode(errors="replace").strip())
 
-    def open_logs(self) -> None:
-        """`hal0ctl logs` in the configured terminal ($HAL0_APPLET_TERMINAL, else Debian's
-        x-terminal-emulator alternative)."""
+    def open_logs(self, name: str) -> None:
+        """`hal0ctl logs NAME -f` in the configured terminal ($HAL0_APPLET_TERMINAL, else
+        Debian's x-terminal-emulator alternative, which takes -e COMMAND ARGS... as xterm)."""
+        command = ("hal0ctl", "logs", name, "-f")
         terminal = os.environ.get("HAL0_APPLET_TERMINAL") or shutil.which("x-terminal-emulator")
         if not terminal:
-            self.notify("Open logs", "No terminal configured: run hal0ctl logs in one.")
+            self.notify("Open logs", f"No terminal configured: run {' '.join(command)} in one.")
             return
-        self._spawn(self._run_detached(terminal, "-e", "hal0ctl", "logs"))
+        self._spawn(self._run_detached(terminal, "-e", *command))
 
     async def _run_detached(self, *argv: str) -> None:
         try:
