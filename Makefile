@@ -26,10 +26,11 @@ help:
 	@echo "make test-system system tier: real systemd in nspawn, real llama-server (once)"
 	@echo "make lint        ruff check, ruff format --check, mypy --strict"
 	@echo "make bench       benchmark suite, results in build/bench (docs/BENCHMARKS.md)"
+	@echo "make bench-applet  idle hal0-applet: wakeups over 60 s"
 	@echo "make clean       remove build/ (venvs, results)"
 
 deps-host:
-	@tools/apt-install.sh requirements/apt-host.txt
+	@tools/apt-install.sh requirements/apt-host.txt requirements/apt-applet.txt
 
 deps-pypi: deps-host
 	@tools/venv.sh pypi $(VENV_PYPI)

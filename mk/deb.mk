@@ -1,4 +1,4 @@
-# The Debian package: `make deb` builds dist/hal0d_VERSION_all.deb from a copy of the tree
+# The Debian packages: `make deb` builds dist/hal0d_VERSION_all.deb (and hal0-applet_…) from a copy of the tree
 # (dpkg-buildpackage writes ../*.deb and leaves debian/hal0d/ behind, so never in the checkout),
 # after installing its build dependencies from debian/control, and lets it into dist/ only
 # once lintian passes. It is rebuilt when a tracked file changed since.

@@ -5,8 +5,8 @@
 #
 # dpkg-buildpackage writes its results next to the source directory and leaves debian/hal0d/
 # behind, so the build runs in WORKDIR/src, a fresh copy of the tree (without build/, dist/,
-# .git). The package's Build-Depends are installed from debian/control when missing. The .deb
-# ends up in OUTDIR (older hal0d_*.deb there are removed); lintian fails on any error or
+# .git). The package's Build-Depends are installed from debian/control when missing. The .debs
+# (hal0d and hal0-applet) end up in OUTDIR (older ones there are removed); lintian fails on any error or
 # warning that debian/hal0d.lintian-overrides does not explain.
 set -euo pipefail
 [ $# -eq 2 ] || { echo "usage: $0 WORKDIR OUTDIR" >&2; exit 2; }
@@ -33,11 +33,16 @@ start=$(date +%s)
 # Debian's own tools only: a python3 earlier on PATH (pyenv, a venv) must not build it.
 (cd "$src" && env PATH=/usr/sbin:/usr/bin:/sbin:/bin dpkg-buildpackage -b -us -uc) >"$work/build.log" 2>&1 \
     || { tail -n 40 "$work/build.log" >&2; echo "deb: dpkg-buildpackage failed ($work/build.log)" >&2; exit 1; }
-debs=("$work"/hal0d_*_all.deb)
-[ ${#debs[@]} -eq 1 ] || { echo "deb: expected one hal0d_*_all.deb in $work" >&2; exit 1; }
-echo "deb: built ${debs[0]} in $(($(date +%s) - start)) s"
+debs=()
+for package in hal0d hal0-applet; do
+    found=("$work"/${package}_*_all.deb)
+    [ -f "${found[0]}" ] && [ ${#found[@]} -eq 1 ] \
+        || { echo "deb: expected one ${package}_*_all.deb in $work" >&2; exit 1; }
+    debs+=("${found[0]}")
+done
+echo "deb: built ${debs[*]} in $(($(date +%s) - start)) s"
 
-rm -f "$out"/hal0d_*.deb
-lintian --fail-on error,warning --display-info "${debs[0]}"
-cp "${debs[0]}" "$out/"
-echo "deb: lintian clean; $out/$(basename "${debs[0]}")"
+rm -f "$out"/hal0d_*.deb "$out"/hal0-applet_*.deb
+lintian --fail-on error,warning --display-info "${debs[@]}"
+cp "${debs[@]}" "$out/"
+echo "deb: lintian clean; ${debs[*]##*/} in $out"

@@ -41,6 +41,38 @@ def control_files(package: Path, tmp_path: Path) -> Path:
     return tmp_path / "DEBIAN"
 
 
+def contents(deb: Path) -> list[str]:
+    listing = subprocess.run(
+        ["dpkg-deb", "-c", str(deb)], capture_output=True, text=True, check=True
+    )
+    return [line.split()[5] for line in listing.stdout.splitlines()]
+
+
+def test_the_applet_is_a_package_of_its_own(package: Path) -> None:
+    """Servers install hal0d alone: the tray applet and its autostart file are only in
+    hal0-applet, which needs this very hal0d and the icon theme its icon names come from."""
+    applets = sorted(package.parent.glob("hal0-applet_*_all.deb"))
+    assert len(applets) == 1, f"expected one hal0-applet_*_all.deb beside {package.name}"
+    applet = contents(applets[0])
+    for path in (
+        "./usr/bin/hal0-applet",
+        "./etc/xdg/autostart/hal0-applet.desktop",
+        "./usr/lib/python3/dist-packages/hal0d/applet/app.py",
+        "./usr/share/man/man1/hal0-applet.1.gz",
+    ):
+        assert path in applet
+    assert not [path for path in contents(package) if "applet" in path]
+    fields = subprocess.run(
+        ["dpkg-deb", "-f", str(applets[0]), "Depends", "Version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    version = fields.split("Version: ")[1].strip()
+    assert "adwaita-icon-theme" in fields
+    assert f"hal0d (= {version})" in fields
+
+
 def test_postinst_creates_users_and_dirs_then_enables_and_starts_hal0d(
     package: Path, tmp_path: Path
 ) -> None:
