@@ -17,7 +17,7 @@
 #   hal0d/bus/*.xml                 -> /usr/share/dbus-1/interfaces/ (pybuild installs the
 #                                      package's own copy: hal0d answers Introspect with it)
 #   etc/hal0.toml                   -> /etc/hal0/hal0.toml (a conffile, every key commented out)
-#   completions/hal0ctl.bash        -> /usr/share/bash-completion/completions/hal0ctl
+#   completions/hal0ctl        -> /usr/share/bash-completion/completions/hal0ctl
 #   README.md, docs/*.md            -> /usr/share/doc/hal0d/ (the changelog is debian/changelog)
 #   examples/                       -> /usr/share/doc/hal0d/examples/
 set -euo pipefail
@@ -52,7 +52,7 @@ install_files /usr/share/dbus-1/system.d dbus/*.conf
 install_files /usr/share/dbus-1/system-services dbus/*.service
 install_files /usr/share/dbus-1/interfaces hal0d/bus/*.xml
 install_as etc/hal0.toml /etc/hal0/hal0.toml
-install_as completions/hal0ctl.bash /usr/share/bash-completion/completions/hal0ctl
+install_as completions/hal0ctl /usr/share/bash-completion/completions/hal0ctl
 install_files /usr/share/doc/hal0d README.md docs/*.md
 if [ -d examples ]; then
     find examples -type f -print0 | while IFS= read -r -d '' file; do

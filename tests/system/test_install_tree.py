@@ -28,7 +28,7 @@ LAYOUT = {
     "dbus/org.hal0.Manager1.conf": "usr/share/dbus-1/system.d/org.hal0.Manager1.conf",
     "hal0d/bus/org.hal0.Manager1.xml": "usr/share/dbus-1/interfaces/org.hal0.Manager1.xml",
     "etc/hal0.toml": "etc/hal0/hal0.toml",
-    "completions/hal0ctl.bash": "usr/share/bash-completion/completions/hal0ctl",
+    "completions/hal0ctl": "usr/share/bash-completion/completions/hal0ctl",
     "README.md": "usr/share/doc/hal0d/README.md",
     "docs/slots.md": "usr/share/doc/hal0d/slots.md",
     "examples/hal0.toml": "usr/share/doc/hal0d/examples/hal0.toml",
