@@ -9,15 +9,10 @@ the unit): that is the failure the applet must show and notify with LastError.
 """
 
 import hashlib
-import json
 import os
 import re
-import subprocess
-import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,118 +21,12 @@ import pytest
 from hal0d.applet import view
 from tests.bus.desktop import Desktop, desktop
 from tests.bus.harness import Daemon, Monitor, busctl, start_daemon, write_config
+from tests.support.tray import ITEM, Applet, GatedServer, after, host_rereads
 
 DOCS = Path(__file__).parents[2] / "docs"
 SHOTS = Path(__file__).parents[2] / "build" / "results"
 SIZE = 4 << 20
-ITEM = ("/StatusNotifierItem", "org.kde.StatusNotifierItem")
 ICON_THEME = "/usr/share/icons/Adwaita"
-
-
-class GatedServer:
-    """Serves one file over loopback HTTP: the first half at once, the rest only after
-    ``release()`` — so the test, not a clock, decides how long the pull stays in progress."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.gate = threading.Event()
-        served = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                try:
-                    self.wfile.write(data[: len(data) // 2])
-                    self.wfile.flush()
-                    served.gate.wait()
-                    self.wfile.write(data[len(data) // 2 :])
-                except OSError:
-                    return
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/model.gguf"
-
-    def close(self) -> None:
-        self.gate.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-class Applet:
-    """hal0-applet on the desktop's session bus and the tier's system bus; its item read back
-    with busctl, and waits that end on the item's own New* signals."""
-
-    def __init__(self, session: Desktop, system_address: str, log: Path) -> None:
-        self.desktop = session
-        env = session.env | {"DBUS_SYSTEM_BUS_ADDRESS": system_address}
-        with log.open("w") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "hal0d.applet"], env=env, stdout=out, stderr=out
-            )
-        self.log = log
-        self.service = f"org.kde.StatusNotifierItem-{self.process.pid}-1"
-
-    def get(self, path: str, interface: str, prop: str) -> Any:
-        out = busctl(
-            self.desktop.address,
-            "--json=short",
-            "get-property",
-            self.service,
-            path,
-            interface,
-            prop,
-        ).stdout
-        return json.loads(out)["data"]
-
-    def call(self, path: str, interface: str, member: str, *args: str) -> Any:
-        done = busctl(
-            self.desktop.address,
-            "--json=short",
-            "--",
-            "call",
-            self.service,
-            path,
-            interface,
-            member,
-            *args,
-            check=False,
-        )
-        assert done.returncode == 0, f"{member}: {done.stderr}"
-        return json.loads(done.stdout)["data"] if done.stdout.strip() else None
-
-    def tooltip(self) -> str:
-        return str(self.get(*ITEM, "ToolTip")[3])
-
-    def wait(self, monitor: Monitor, signal: str, accept: Callable[[], bool]) -> None:
-        """Until accept() holds, re-checking after each new ``signal`` of the item."""
-        seen = monitor.wait_for(lambda _: True).count(f"member={signal}")
-        while not accept():
-            monitor.wait_for(lambda text, n=seen: text.count(f"member={signal}") > n)
-            seen += 1
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=20)
-
-
-def _after(text: str, offset: int, pattern: str) -> bool:
-    return re.search(pattern, text[offset:]) is not None
-
-
-def _host_rereads(text: str, offset: int) -> bool:
-    """A method call from the panel to the item's properties after ``offset``."""
-    return _after(
-        text,
-        offset,
-        r"path=/StatusNotifierItem; interface=org.freedesktop.DBus"
-        r".Properties; member=Get",
-    )
 
 
 def _panel_window(session: Desktop) -> tuple[int, int]:
@@ -207,7 +96,7 @@ class Tray:
         return len(self.host.wait_for(lambda _: True))
 
     def host_shows(self, mark: int, pattern: str) -> None:
-        self.host.wait_for(lambda t: _after(t, mark, pattern))
+        self.host.wait_for(lambda t: after(t, mark, pattern))
 
     def pull(self, slot: str) -> None:
         busctl(self.system_address, "call", *MANAGER, "Pull", "s", slot)
@@ -216,7 +105,7 @@ class Tray:
 def _registers(tray: Tray) -> None:
     """The item registers with the panel, and the panel reads it."""
     text = tray.host.wait_for(lambda t: "member=StatusNotifierItemRegistered" in t)
-    tray.host.wait_for(lambda t: _host_rereads(t, len(text)))
+    tray.host.wait_for(lambda t: host_rereads(t, len(text)))
     tray.applet.wait(tray.host, "NewToolTip", lambda: tray.applet.tooltip() == IDLE)
     assert tray.applet.get(*ITEM, "IconName") == "network-idle"
     assert tray.applet.get(*ITEM, "Status") == "Active"
@@ -231,7 +120,7 @@ def _pulling(tray: Tray) -> None:
         tray.host, "NewToolTip", lambda: bool(pulling.fullmatch(tray.applet.tooltip()))
     )
     tray.host_shows(mark, "member=NewIcon")
-    tray.host.wait_for(lambda t: _host_rereads(t, mark))
+    tray.host.wait_for(lambda t: host_rereads(t, mark))
     assert tray.applet.get(*ITEM, "IconName") == "network-receive"
 
 
@@ -275,7 +164,7 @@ def _failure(tray: Tray) -> None:
     assert tray.applet.get(*ITEM, "IconName") == "dialog-error"
     assert tray.applet.tooltip().startswith("bad: error (")
     tray.host.wait_for(lambda t: _notified(t, mark, "bad: failed"))
-    tray.host.wait_for(lambda t: _host_rereads(t, mark))
+    tray.host.wait_for(lambda t: host_rereads(t, mark))
 
 
 @pytest.mark.timeout(300)  # a desktop, a panel and hal0d twice, on a shared machine
