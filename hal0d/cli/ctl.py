@@ -67,6 +67,12 @@ def _jobs(subcommands: Subcommands) -> None:
         )
         parser.add_argument("slot", metavar="SLOT")
         _wait_options(parser)
+        if verb == "load":
+            parser.add_argument(
+                "--force",
+                action="store_true",
+                help="load even if hal0d judges the model too large for the memory available",
+            )
         parser.set_defaults(func=command("jobs", verb))
     parser = subcommands.add_parser(
         "pull",

@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from dbus_fast import Variant
+
 from hal0d.cli.auth import polkit_agent
 from hal0d.cli.client import Hal0Client, interactive, run
 from hal0d.cli.exits import EX_OK, CliError
@@ -47,9 +49,15 @@ def next_steps(name: str) -> str:
     return f"see `hal0ctl logs {name}` and `hal0ctl status {name}`"
 
 
-async def _ask(client: Hal0Client, method: str, name: str) -> None:
+async def _ask(client: Hal0Client, method: str, name: str, force: bool = False) -> None:
     with polkit_agent():
-        await client.call(method, "s", [name], interactive=interactive())
+        if force:  # only Load takes options: LoadWithOptions(s, a{sv}), InterfaceRevision 2
+            options = {"force": Variant("b", True)}
+            await client.call(
+                "LoadWithOptions", "sa{sv}", [name, options], interactive=interactive()
+            )
+        else:
+            await client.call(method, "s", [name], interactive=interactive())
 
 
 async def change(client: Hal0Client, args: argparse.Namespace, out: TextIO) -> int:
@@ -57,7 +65,7 @@ async def change(client: Hal0Client, args: argparse.Namespace, out: TextIO) -> i
     watch = SlotWatch(client, args.slot)
     before = dict(await watch.start())  # a copy: watch.props moves on
     try:
-        await _ask(client, goal.method, args.slot)
+        await _ask(client, goal.method, args.slot, force=getattr(args, "force", False))
         if args.no_block:
             return EX_OK
         deadline = time.monotonic() + args.timeout if args.timeout else None

@@ -274,3 +274,25 @@ def test_diagnose_reads_the_config_on_disk(daemon: Daemon, bus_address: str) -> 
     assert errors
     assert all((f["slot"], f["check"]) == ("alpha", "config") for f in errors), errors
     assert result.returncode == 1
+
+
+@pytest.fixture
+def huge_daemon(bus_address: str, polkit: tuple[Path, Path], tmp_path: Path) -> Iterator[Daemon]:
+    """A slot whose model no machine has the memory for (its URL leads nowhere)."""
+    polkit[0].write_text("{}")
+    huge = {"url": "https://127.0.0.1:1/none.gguf", "sha256": "0" * 64, "size": 1 << 50}
+    write_config(tmp_path / "etc", tmp_path / "state", {"huge": huge})
+    daemon = start_daemon(bus_address, tmp_path / "etc", tmp_path)
+    yield daemon
+    daemon.stop()
+    daemon.notify.close()
+
+
+def test_load_force_passes_the_memory_check_that_plain_load_fails(
+    huge_daemon: Daemon, bus_address: str
+) -> None:
+    refused = hal0ctl(bus_address, "load", "--no-block", "huge")
+    assert refused.returncode == 1, refused
+    assert "memory" in refused.stderr, refused.stderr
+    forced = hal0ctl(bus_address, "load", "--force", "--no-block", "huge")
+    assert forced.returncode == 0, forced  # accepted: hal0d pulls first, past the check
