@@ -1,11 +1,10 @@
 """The steps of ``make run`` after the build: boot, install, configure, pull, load, status, chat.
 
-Runs in the system tier's venv (gguf, cryptography, dbus-fast, httpx), started by
+Runs in the system tier's venv (gguf, cryptography, httpx), started by
 ``tests.system.harness.run``. Everything the user does goes through the product's own
-surfaces: ``apt-get install ./hal0d_*.deb``, files under /etc/hal0, ``systemctl``, and the bus
-API with ``busctl`` inside the container; the host only watches the slot's properties (to
-draw the progress of the pull and to know when the load is done) and sends the chat request
-over the loopback the container shares.
+surfaces: ``apt-get install ./hal0d_*.deb``, files under /etc/hal0, ``systemctl``, and
+``hal0ctl`` inside the container (its output goes to the log); the host only sends the chat
+request over the loopback the container shares.
 
     python -m tests.system.harness.scenario RELEASE [--exit]
 """
@@ -13,7 +12,7 @@ over the loopback the container shares.
 from __future__ import annotations
 
 import argparse
-import asyncio
+import json
 import os
 import secrets
 import socket
@@ -21,13 +20,10 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import httpx
-from dbus_fast import BusType, Message, MessageType
-from dbus_fast.aio import MessageBus
 
 from tests.support import gguf_model
 from tests.system.harness import catalog
@@ -41,8 +37,6 @@ WORKDIR = Path("/var/tmp/hal0-run")
 SLOT = "chat"
 ENTRY = "hal0-demo"
 CATALOG_NAME = "local"
-MANAGER = ("org.hal0.Manager1", "/org/hal0/Manager1", "org.hal0.Manager1")
-SLOT_PATH = f"/org/hal0/Manager1/slot/{SLOT}"
 WAIT = 300.0  # seconds a pull or a load may take before the step gives up
 QUESTION = "Say hello in five words."
 
@@ -155,47 +149,28 @@ class Run:
         step.result = f"/etc/hal0/hal0.toml, /etc/hal0/slots/{SLOT}.toml; {self.status_line()}"
 
     def status_line(self) -> str:
-        out = self.inside("busctl", "get-property", *MANAGER, "Status")
-        return out.strip().split(" ", 1)[1].strip('"')
+        return str(self.hal0ctl_status()["manager"]["Status"])
 
-    def call(self, method: str) -> None:
-        self.inside("busctl", "call", *MANAGER, method, "s", SLOT)
+    def hal0ctl_status(self) -> dict[str, Any]:
+        return dict(json.loads(self.inside("hal0ctl", "status", "--json")))
 
     def pull(self, step: Step) -> None:
         started = time.monotonic()
-
-        def show(props: dict[str, Any]) -> None:
-            done, total = props.get("BytesDone", 0), props.get("BytesTotal", 0)
-            percent = f"{100 * done // total:3d} %" if total else "     "
-            text = (
-                f"{props.get('Phase', '')} {percent} {done / 2**20:.1f} / {total / 2**20:.1f} MiB"
-            )
-            self.steps.progress(step, text)
-
-        final = self.follow(lambda: self.call("Pull"), _pull_over, show)
-        if final.get("Phase") != "done":
-            raise RuntimeError(f"Phase={final.get('Phase')}: {final.get('LastError')}")
-        mib = final.get("BytesTotal", 0) / 2**20
+        # Without a terminal hal0ctl prints one JSON object per progress signal; the last one
+        # carries the outcome (it exits non-zero unless the phase is "done").
+        out = self.inside("hal0ctl", "pull", SLOT, timeout=WAIT)
+        final = json.loads(out.strip().splitlines()[-1])
+        mib = final["bytes_total"] / 2**20
         seconds = time.monotonic() - started
         step.result = f"{mib:.1f} MiB downloaded and verified ({mib / seconds:.0f} MiB/s)"
 
     def load(self, step: Step) -> None:
-        final = self.follow(lambda: self.call("Load"), _load_over, None)
-        if final.get("State") != "ready":
-            raise RuntimeError(f"State={final.get('State')}: {final.get('LastError')}")
-        self.endpoint = str(final.get("Endpoint") or "")
+        self.inside("hal0ctl", "load", SLOT, timeout=WAIT)
+        self.endpoint = str(self.hal0ctl_status()["slots"][SLOT]["Endpoint"])
         step.result = f"ready on {self.endpoint}"
 
-    def follow(
-        self,
-        act: Callable[[], None],
-        over: Callable[[dict[str, Any]], bool],
-        show: Callable[[dict[str, Any]], None] | None,
-    ) -> dict[str, Any]:
-        assert self.box is not None
-        return asyncio.run(watch_slot(self.box.bus_address, act, over, show, WAIT))
-
     def status(self, step: Step) -> None:
+        self.inside("hal0ctl", "status")
         self.inside("systemctl", "status", "--no-pager", "--lines=5", f"hal0-slot@{SLOT}.service")
         step.result = self.status_line()
 
@@ -208,68 +183,6 @@ class Run:
         answer = str(response.json()["choices"][0]["message"]["content"]).strip()
         step.result = f"{len(answer)} characters"
         return answer
-
-
-def _pull_over(props: dict[str, Any]) -> bool:
-    return props.get("Phase") in ("done", "failed", "cancelled")
-
-
-def _load_over(props: dict[str, Any]) -> bool:
-    return props.get("State") in ("ready", "error")
-
-
-async def watch_slot(
-    address: str,
-    act: Callable[[], None],
-    over: Callable[[dict[str, Any]], bool],
-    show: Callable[[dict[str, Any]], None] | None,
-    within: float,
-) -> dict[str, Any]:
-    """Subscribe to the slot's PropertiesChanged, ACT, then follow the signals until OVER."""
-    bus = await MessageBus(bus_address=address, bus_type=BusType.SYSTEM).connect()
-    props: dict[str, Any] = {}
-    changed = asyncio.Event()
-    acted = False
-
-    def on_message(message: Message) -> None:
-        if message.member == "PropertiesChanged" and message.path == SLOT_PATH and acted:
-            props.update({key: variant.value for key, variant in message.body[1].items()})
-            if show is not None:
-                show(props)
-            changed.set()
-
-    bus.add_message_handler(on_message)
-    try:
-        match = f"type='signal',interface='org.freedesktop.DBus.Properties',path='{SLOT_PATH}'"
-        await bus.call(
-            Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
-                    interface="org.freedesktop.DBus", member="AddMatch", signature="s",
-                    body=[match])
-        )  # fmt: skip
-        reply = await bus.call(
-            Message(destination=MANAGER[0], path=SLOT_PATH,
-                    interface="org.freedesktop.DBus.Properties", member="GetAll",
-                    signature="s", body=["org.hal0.Slot1"])
-        )  # fmt: skip
-        assert reply is not None
-        if reply.message_type == MessageType.ERROR:
-            raise RuntimeError(f"{SLOT_PATH}: {reply.error_name}: {reply.body}")
-        props.update({key: variant.value for key, variant in reply.body[0].items()})
-        acted = True
-        await asyncio.get_running_loop().run_in_executor(None, act)
-        deadline = time.monotonic() + within
-        while not over(props):
-            changed.clear()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise RuntimeError(f"not done in {within:.0f} s: {props}")
-            try:
-                await asyncio.wait_for(changed.wait(), remaining)
-            except TimeoutError:
-                continue
-        return props
-    finally:
-        bus.disconnect()
 
 
 def wait_for_tls(port: int, context: ssl.SSLContext, server: subprocess.Popen[bytes]) -> None:
@@ -292,11 +205,12 @@ def next_steps(run: Run) -> list[str]:
         f"hal0d runs in {run.box.name} (Debian {run.release}); it stays up until `make stop`.",
         "Where to look next:",
         "  make shell                             a root shell inside; there:",
+        "    hal0ctl status                       hal0d's status line and the slots",
         f"    systemctl status hal0-slot@{SLOT}    the slot's unit and its status line",
         f"    journalctl -u hal0-slot@{SLOT}       llama-server's log",
         "    journalctl -u hal0d                  hal0d's log",
         "    busctl monitor org.hal0.Manager1     every change hal0d publishes, live",
-        f"    busctl call {' '.join(MANAGER)} Unload s {SLOT}",
+        f"    hal0ctl unload {SLOT}                  stop the slot",
         "  from here (the container shares this machine's loopback):",
         f"    curl -s {run.endpoint}/v1/chat/completions \\",
         f'      -d \'{{"messages": [{{"role": "user", "content": "{QUESTION}"}}]}}\'',
@@ -322,12 +236,12 @@ def scenario(steps: Steps, release: str, exit_at_end: bool) -> int:
             run.install(step)
         with steps.step("configure catalog, CA, a slot", retry=retry) as step:
             run.configure(step, publication)
-        inside = "make shell, then: busctl call " + " ".join(MANAGER)
-        with steps.step(f"pull {SLOT}'s model", retry=f"{inside} Pull s {SLOT}") as step:
+        shell = "make shell, then: hal0ctl"
+        with steps.step(f"pull {SLOT}'s model", retry=f"{shell} pull {SLOT}") as step:
             run.pull(step)
-        with steps.step(f"load {SLOT}", retry=f"{inside} Load s {SLOT}") as step:
+        with steps.step(f"load {SLOT}", retry=f"{shell} load {SLOT}") as step:
             run.load(step)
-        with steps.step("status", retry="make shell, then: systemctl status hal0d") as step:
+        with steps.step("status", retry=f"{shell} status") as step:
             run.status(step)
         with steps.step(
             "one chat completion", retry=f"curl {run.endpoint}/v1/chat/completions"
