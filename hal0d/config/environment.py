@@ -1,7 +1,7 @@
 """Problems of the machine, not the files: paths the daemon's user cannot use, a keys
 directory others may write. Most are warnings: the daemon still starts and reports them
-(Status, LastError). A `ca_file` it cannot read is an error, because the daemon, reading it
-as that user, refuses the configuration."""
+(Status, LastError). A `ca_file` or `hf_token_file` it cannot read is an error, because the
+daemon, reading it as that user, refuses the configuration."""
 
 import stat
 from collections.abc import Mapping
@@ -37,10 +37,15 @@ def path_settings(
         ),
     ]
     if config.ca_file is not None:
-        settings.append(_ca_file(global_file, "ca_file", config.ca_file))
+        settings.append(_refused_unless_readable(global_file, "ca_file", config.ca_file))
     for index, source in enumerate(config.catalogs):
         if source.ca_file is not None:
-            settings.append(_ca_file(global_file, f"catalogs[{index}].ca_file", source.ca_file))
+            key = f"catalogs[{index}].ca_file"
+            settings.append(_refused_unless_readable(global_file, key, source.ca_file))
+    if config.hf_token_file is not None:
+        settings.append(
+            _refused_unless_readable(global_file, "hf_token_file", config.hf_token_file)
+        )
     for slot in slots.values():
         if slot.api_key_file is not None:
             need = Need(slot.api_key_file, READ)
@@ -48,7 +53,8 @@ def path_settings(
     return settings
 
 
-def _ca_file(file: Path, key: str, path: Path) -> PathSetting:
+def _refused_unless_readable(file: Path, key: str, path: Path) -> PathSetting:
+    """A file hal0d reads while loading the configuration: unreadable, it refuses it."""
     consequence = "hal0d refuses this configuration; make the file readable by that user"
     return PathSetting(file, key, Need(path, READ), consequence, error=True)
 

@@ -1,7 +1,9 @@
 """/etc/hal0/hal0.toml: settings for the daemon as a whole."""
 
 import ssl
+import stat
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from hal0d.config import llama_server
 from hal0d.config.durations import format_duration
@@ -10,6 +12,7 @@ from hal0d.config.problems import shown
 from hal0d.config.reader import TableReader
 from hal0d.config.sizes import VALID_FORMS as SIZE_FORMS
 from hal0d.config.sizes import parse_size
+from hal0d.config.token import TokenFileError, read_token
 from hal0d.modelref import VERIFY_MODES, url_problem
 
 DEFAULTS = GlobalConfig()
@@ -40,6 +43,8 @@ def read_global(reader: TableReader) -> GlobalConfig:
         backoff_max=_duration_or(reader, "backoff_max", d.backoff_max, zero=True),
         connect_timeout=_duration_or(reader, "connect_timeout", d.connect_timeout, zero=False),
         ca_file=_ca_file(reader),
+        hf_endpoint=_hf_endpoint(reader),
+        hf_token_file=_hf_token_file(reader),
     )
     _check_names_unique(reader, config.catalogs)
     _check_backoff(reader, config)
@@ -105,6 +110,40 @@ def _ca_file(reader: TableReader) -> Path | None:
             "use a readable PEM file of CA certificates",
         )
         return None
+    return path
+
+
+def _hf_endpoint(reader: TableReader) -> str:
+    """An https origin (and optional path prefix) with no query; kept without a trailing /."""
+    endpoint = reader.string("hf_endpoint", DEFAULTS.hf_endpoint)
+    if not check_url(reader, "hf_endpoint", endpoint, allow_http=False):
+        return DEFAULTS.hf_endpoint
+    parts = urlsplit(endpoint)
+    if parts.query or parts.fragment or parts.username or parts.password:
+        reader.error(
+            "hf_endpoint",
+            f"{endpoint!r} has a query, fragment or credentials; use https://HOST[/PATH] "
+            "(the token goes in hf_token_file)",
+        )
+        return DEFAULTS.hf_endpoint
+    return endpoint.rstrip("/")
+
+
+def _hf_token_file(reader: TableReader) -> Path | None:
+    path = reader.path("hf_token_file", None)
+    if path is None:
+        return None
+    try:
+        read_token(path)
+    except TokenFileError as error:
+        reader.error("hf_token_file", f"{str(path)!r} {error}")
+        return None
+    if path.stat().st_mode & stat.S_IROTH:
+        reader.warning(
+            "hf_token_file",
+            f"{str(path)!r} is readable by every user; "
+            "make it root:_hal0 0640 so only hal0d and root can read the token",
+        )
     return path
 
 

@@ -40,6 +40,9 @@ class GlobalConfig:
     backoff_max: float = 60.0
     connect_timeout: float = 30.0
     ca_file: Path | None = None  # CA certificates trusted in addition to the system's
+    # Hugging Face: where hf:// sources resolve, and the token sent to that origin alone.
+    hf_endpoint: str = "https://huggingface.co"
+    hf_token_file: Path | None = None
 
 
 @dataclass(frozen=True)
