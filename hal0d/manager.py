@@ -27,6 +27,7 @@ from hal0d.errors import BusyError, ConfigError, Hal0Error, NoSuchSlotError
 from hal0d.names import validate_slot_name
 from hal0d.slots.state import SlotState
 from hal0d.slots.view import SlotBackend, SlotView
+from hal0d.store.catalog import CatalogEntry
 from hal0d.store.progress import PullPhase
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,11 @@ class ConfigurableBackend(SlotBackend, Protocol):
 
     def models_in_use(self) -> set[str]:
         """Every model digest Prune must keep; BusyError if one cannot be known."""
+        ...
+
+    def resolve_model(self, model: str) -> CatalogEntry:
+        """The catalog entry ``model`` names in the catalogs held; InvalidArgumentError if
+        none lists it. Never fetches."""
         ...
 
 
@@ -258,6 +264,12 @@ class Manager:
         if self._store is None:
             raise Hal0Error("this hal0d has no model store to prune")
         return await self._store.prune(self._backend.models_in_use())
+
+    # -- the model store -------------------------------------------------------------------
+
+    def resolve_model(self, model: str) -> CatalogEntry:
+        """Read-only and open to everyone: the catalogs are never fetched for it."""
+        return self._backend.resolve_model(model)
 
     async def reload(self, auth: Authorizer | None = None) -> None:
         """Read the config again; on any error keep the old one and raise ConfigError."""

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 VERIFY_MODES = ("signature", "checksum", "no")
 SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
 SHA256_FORM = "64 hexadecimal digits"
+# A catalog entry as a slot file's `model` names it: "ENTRY" or "CATALOG/ENTRY".
+CATALOG_ENTRY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+-]{0,127}")
 
 
 def url_problem(url: str, allow_http: bool) -> str | None:

@@ -30,7 +30,7 @@ from hal0d.manager import Manager
 from hal0d.polkit import PolkitAuthority
 from hal0d.slots.view import SlotView
 
-INTERFACE_REVISION = 2
+INTERFACE_REVISION = 3
 READ = PropertyAccess.READ
 # Each progress signal carries all three, so a client never has to combine signals.
 PROGRESS = ("Phase", "BytesDone", "BytesTotal")
@@ -192,6 +192,12 @@ class ManagerObject(ServiceInterface):
     @boundary
     async def reload(self) -> None:
         await self._manager.reload(self._auth())
+
+    @method(name="ResolveModel")
+    @boundary
+    async def resolve_model(self, model: "s") -> "sst":
+        entry = self._manager.resolve_model(model)
+        return [wire_text(entry.url), entry.sha256 or "", entry.size or 0]
 
 
 class SlotObject(ServiceInterface):

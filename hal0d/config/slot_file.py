@@ -6,10 +6,9 @@ from pathlib import Path
 from hal0d.config.global_file import check_url
 from hal0d.config.model import GlobalConfig, ModelRef, SlotConfig
 from hal0d.config.reader import TableReader
-from hal0d.modelref import SHA256_FORM, SHA256_PATTERN, VERIFY_MODES
+from hal0d.modelref import CATALOG_ENTRY_PATTERN, SHA256_FORM, SHA256_PATTERN, VERIFY_MODES
 from hal0d.runner.envspec import RESERVED_OPTIONS
 
-_CATALOG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+-]{0,127}")
 # A model name clients send ("gpt-4o-mini", "qwen2.5:7b", "org/model"); no spaces or quotes.
 ALIAS_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:/+@-]{0,127}"
 _ALIAS = re.compile(ALIAS_PATTERN)
@@ -54,7 +53,7 @@ def _model(reader: TableReader) -> ModelRef:
             "model",
             'missing; set model = "NAME" (a catalog entry) or url, sha256 and size of the file',
         )
-    if catalog_name is not None and not _CATALOG_NAME.fullmatch(catalog_name):
+    if catalog_name is not None and not CATALOG_ENTRY_PATTERN.fullmatch(catalog_name):
         reader.error("model", f"{catalog_name!r} is not a catalog entry name")
     if sha256 is not None:
         sha256 = sha256.lower()

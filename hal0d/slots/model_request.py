@@ -12,7 +12,8 @@ import asyncio
 import logging
 
 from hal0d.config import CatalogSource, GlobalConfig, SlotConfig
-from hal0d.errors import ConfigError, Hal0Error
+from hal0d.errors import ConfigError, Hal0Error, InvalidArgumentError
+from hal0d.modelref import CATALOG_ENTRY_PATTERN
 from hal0d.store.catalog import Catalog, CatalogEntry, load_accepted
 from hal0d.store.download import PullRequest
 from hal0d.store.settings import settings_from_config
@@ -54,6 +55,27 @@ class ModelResolver:
         raise ConfigError(
             f"slot {slot.name!r}: no accepted catalog lists model {wanted!r} "
             f"(catalogs configured: {configured}){refused}"
+        )
+
+    def resolve_held(self, wanted: str, config: GlobalConfig) -> CatalogEntry:
+        """The entry ``wanted`` ("ENTRY" or "CATALOG/ENTRY") names in the catalogs held now,
+        never fetching one; InvalidArgumentError naming the catalogs searched if none has it."""
+        shown = wanted[:200]  # an echo of hostile input stays short
+        if not CATALOG_ENTRY_PATTERN.fullmatch(wanted):
+            raise InvalidArgumentError(
+                f"{shown!r} is not a catalog entry name; use ENTRY or CATALOG/ENTRY"
+            )
+        candidates = self._candidates(wanted, config)
+        if candidates:
+            return candidates[0][1]
+        held = [s.name for s in config.catalogs if s.name in self._accepted]
+        missing = [s.name for s in config.catalogs if s.name not in self._accepted]
+        searched = ", ".join(held) or "none"
+        not_held = f"; not held yet (never accepted): {', '.join(missing)}" if missing else ""
+        raise InvalidArgumentError(
+            f"no catalog lists model {shown!r} (catalogs searched: {searched}{not_held}); "
+            "check the name against the catalog, or give the model as an https URL with its "
+            "SHA-256 and size"
         )
 
     def known_digest(self, slot: SlotConfig, config: GlobalConfig) -> str:

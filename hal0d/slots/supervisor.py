@@ -40,6 +40,7 @@ from hal0d.slots.record import SlotRecord, unconfigured
 from hal0d.slots.state import SlotState
 from hal0d.slots.view import SlotListener, SlotView
 from hal0d.slots.watcher import SlotWatcher
+from hal0d.store.catalog import CatalogEntry
 from hal0d.store.progress import ProgressSnapshot
 from hal0d.systemd.units import SLOT_UNIT_PATTERN, slot_from_unit, slot_unit
 from hal0d.tasks import TaskSet
@@ -82,6 +83,9 @@ class SlotSupervisor:
 
     def models_in_use(self) -> set[str]:
         return self._models.keep_set(self._records.values(), self._config)
+
+    def resolve_model(self, model: str) -> CatalogEntry:
+        return self._models.resolver.resolve_held(model, self._config.global_)
 
     # -- lifecycle of the supervisor -----------------------------------------------------
 

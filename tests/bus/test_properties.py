@@ -18,7 +18,7 @@ MANAGER = "/org/hal0/Manager1"
 
 MANAGER_PROPERTIES = {
     "Version": f's "{__version__}"',
-    "InterfaceRevision": "u 2",
+    "InterfaceRevision": "u 3",
     "Status": 's "degraded: systemd is not reachable, slots cannot start (2 offline)"',
     "Phase": 's ""',
     "BytesDone": "t 0",

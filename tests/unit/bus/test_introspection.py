@@ -34,6 +34,7 @@ CONTRACT: dict[str, dict[str, object]] = {
         "method Cancel": [("s", "in")],
         "method Prune": [("t", "out")],
         "method Reload": [],
+        "method ResolveModel": [("s", "in"), ("s", "out"), ("s", "out"), ("t", "out")],  # rev. 3
         "property Version": ("s", R),
         "property InterfaceRevision": ("u", R),
         "property Status": ("s", R),
@@ -107,9 +108,9 @@ def test_the_shipped_xml_describes_exactly_the_contract() -> None:
         assert members(interface) == CONTRACT[name], name
 
 
-def test_interface_revision_is_2() -> None:
+def test_interface_revision_is_3() -> None:
     manager, _ = objects()
-    assert manager.interface_revision == 2  # type: ignore[attr-defined]
+    assert manager.interface_revision == 3  # type: ignore[attr-defined]
 
 
 def test_introspect_answers_with_the_shipped_annotations() -> None:

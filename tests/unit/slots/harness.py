@@ -16,6 +16,7 @@ from hal0d.manager import Lifecycle, Manager
 from hal0d.slots.adapters import Adapters, ModelSource, Timing
 from hal0d.slots.supervisor import SlotSupervisor
 from hal0d.slots.view import SlotView
+from hal0d.store.prune import PruneReport
 from hal0d.store.settings import StoreSettings
 from hal0d.store.store import ModelStore
 from tests.support.faultserver import FaultServer
@@ -140,11 +141,15 @@ class Hal0d:
             await self._changed.wait()
         return view
 
-    async def prune(self) -> object:
-        """Prune as a caller on the bus asks for it (the Manager, authorized)."""
+    def manager(self) -> Manager:
+        """The Manager over this supervisor and store, running, as the bus objects call it."""
         manager = Manager(self.supervisor._config, self.supervisor, self.store)  # type: ignore[arg-type]
         manager.set_lifecycle(Lifecycle.RUNNING)
-        return await manager.prune(Allowed())
+        return manager
+
+    async def prune(self) -> PruneReport:
+        """Prune as a caller on the bus asks for it (the Manager, authorized)."""
+        return await self.manager().prune(Allowed())
 
     async def reload(self) -> None:
         """As the Manager reloads: load the files, apply them (the rest follows in the
