@@ -41,6 +41,7 @@ from hal0d.store.progress import PullPhase
 from hal0d.store.quarantine import QuarantineRecord, quarantine_file
 from hal0d.store.settings import StoreSettings, backoff_cap
 from hal0d.store.transport import ABORT_EXTENSION, PACE_EXTENSION, READ_BYTES
+from hal0d.store.verified import record_verified
 
 log = logging.getLogger(__name__)
 
@@ -297,6 +298,7 @@ class Transfer:
         self.part.chmod(0o644)
         self.part.replace(final)
         fsync_dir(self.layout.models_dir)
+        record_verified(self.layout, digest, time.time())
         with contextlib.suppress(FileNotFoundError):
             self.meta_path.unlink()
         self._report(PullPhase.DONE, size, size)

@@ -6,6 +6,7 @@
     <models_dir>/.partial/<key>.json     where they came from (URL, ETag, Last-Modified, size)
     <models_dir>/quarantine/<id>.bin     bytes that failed verification
     <models_dir>/quarantine/<id>.json    why (URL, expected and actual SHA-256, size, time)
+    <models_dir>/.verified/<sha256>      when the model's bytes were last hashed and matched
 
 Everything here blocks: call it from a worker thread, never from the event loop.
 """
@@ -26,6 +27,7 @@ from hal0d.modelref import SHA256_FORM, SHA256_PATTERN
 MODEL_SUFFIX = ".gguf"
 PARTIAL_DIR = ".partial"
 QUARANTINE_DIR = "quarantine"
+VERIFIED_DIR = ".verified"
 LOCK_FILE = ".lock"
 
 
@@ -43,6 +45,7 @@ class Layout:
         self.partial_dir = models_dir / PARTIAL_DIR
         self.quarantine_dir = models_dir / QUARANTINE_DIR
         self.lock_path = models_dir / LOCK_FILE
+        self.verified_dir = models_dir / VERIFIED_DIR
 
     def model_path(self, sha256: str) -> Path:
         return self.models_dir / f"{check_sha256(sha256)}{MODEL_SUFFIX}"
@@ -59,13 +62,17 @@ class Layout:
     def partial_meta_path(self, key: str) -> Path:
         return self.partial_dir / f"{key}.json"
 
+    def verified_path(self, sha256: str) -> Path:
+        return self.verified_dir / check_sha256(sha256)
+
     def create_dirs(self) -> None:
-        for directory in (self.models_dir, self.partial_dir, self.quarantine_dir):
+        private = (self.partial_dir, self.quarantine_dir, self.verified_dir)
+        for directory in (self.models_dir, *private):
             directory.mkdir(parents=True, exist_ok=True)
         # Slots run as their own users and read models from here.
         self.models_dir.chmod(0o755)
-        self.partial_dir.chmod(0o700)
-        self.quarantine_dir.chmod(0o700)
+        for directory in private:
+            directory.chmod(0o700)
 
     def model_digests(self) -> list[str]:
         found = []

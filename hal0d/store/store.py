@@ -8,12 +8,12 @@ joined it has cancelled.
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
-from hal0d.errors import Hal0Error, InvalidArgumentError
+from hal0d.errors import BusyError, Hal0Error, InvalidArgumentError
 from hal0d.modelref import VERIFY_MODES
 from hal0d.store import http
 from hal0d.store.abort import Abort
@@ -22,9 +22,10 @@ from hal0d.store.download import PullRequest, Transfer, TransferHooks
 from hal0d.store.errors import InsecureUrlError, PullCancelledError
 from hal0d.store.layout import Layout, StoreLock, check_sha256
 from hal0d.store.progress import Progress, ProgressSnapshot, PullPhase
-from hal0d.store.prune import PruneReport, prune
+from hal0d.store.prune import PruneReport, delete_model, prune
 from hal0d.store.scrub import scrub
 from hal0d.store.settings import StoreSettings
+from hal0d.store.verified import StoredModel, stored_models
 
 T = TypeVar("T")
 
@@ -229,7 +230,8 @@ class ModelStore:
 
         return await asyncio.to_thread(check)
 
-    async def prune(self, referenced: set[str]) -> PruneReport:
+    async def prune(self, referenced: Mapping[str, str] | Collection[str]) -> PruneReport:
+        """Remove stale partials and every model not in ``referenced`` (digest → why kept)."""
         self._require_open()
         active = set(self._running)
 
@@ -238,6 +240,30 @@ class ModelStore:
                 return prune(self.layout, referenced, self.settings.partial_max_age, active)
 
         return await asyncio.to_thread(remove)
+
+    async def delete(self, sha256: str) -> int:
+        """Remove one stored model; the bytes freed. NoModelError if it is not stored,
+        BusyError while a pull of it runs (the caller checks who else uses it)."""
+        self._require_open()
+        sha256 = check_sha256(sha256)
+        if sha256 in self._running:
+            raise BusyError(f"model {sha256} is being pulled; cancel the pull first")
+
+        def remove() -> int:
+            with edge(f"deleting the stored model {sha256}"):
+                return delete_model(self.layout, sha256)
+
+        return await asyncio.to_thread(remove)
+
+    async def models(self) -> list[StoredModel]:
+        """Every stored model with its size and when it was last verified, by digest."""
+        self._require_open()
+
+        def look() -> list[StoredModel]:
+            with edge(f"listing the model store {self.layout.models_dir}"):
+                return stored_models(self.layout)
+
+        return await asyncio.to_thread(look)
 
     def _forget(self, key: str, download: _Download) -> None:
         if self._running.get(key) is download:

@@ -1,17 +1,21 @@
 """Quarantine bound, prune and scrub on a real store directory."""
 
+import asyncio
 import json
 import os
 import time
 from pathlib import Path
 
+import pytest
+
 from hal0d.config.model import GlobalConfig
+from hal0d.errors import BusyError, InvalidArgumentError, NoModelError
 from hal0d.store.download import PullRequest
 from hal0d.store.layout import Layout
 from hal0d.store.quarantine import QuarantineRecord, entries, quarantine_file
 from hal0d.store.settings import StoreSettings, settings_from_config
 from hal0d.store.store import ModelStore
-from tests.support.faultserver import FaultServer
+from tests.support.faultserver import Fault, FaultServer
 from tests.unit.store.conftest import random_bytes, sha256
 
 
@@ -60,10 +64,20 @@ async def test_prune_never_removes_a_referenced_model(
             part.write_bytes(b"partial")
         stale = time.time() - settings.partial_max_age - 10
         os.utime(old, (stale, stale))
-        report = await store.prune({sha256(used)})
+        report = await store.prune({sha256(used): "used by slot chat (configured)"})
         assert report.removed_models == (sha256(unused),)
         assert report.removed_partials == (old.stem,)
         assert report.freed_bytes == 1000 + len(b"partial")
+        assert {(e.item, e.size, e.why.split(":")[0]) for e in report.entries} == {
+            (sha256(used), 1000, "kept"),
+            (sha256(unused), 1000, "removed"),
+            (old.name, len(b"partial"), "removed"),
+            (fresh.name, len(b"partial"), "kept"),
+        }
+        why = {e.item: e.why for e in report.entries}
+        assert why[sha256(used)] == "kept: used by slot chat (configured)"
+        assert why[fresh.name].startswith("kept: touched less than partial_max_age (1h) ago")
+        assert why[old.name].startswith("removed: a partial download untouched for 1h")
         assert store.has(sha256(used))
         assert not store.has(sha256(unused))
         assert fresh.exists()
@@ -92,6 +106,37 @@ async def test_scrub_quarantines_a_damaged_model(
         assert saved["expected_sha256"] == sha256(data)
         assert saved["actual_sha256"] == sha256(b"\xff" + data[1:])
         assert not await store.scrub(sha256(data))  # missing now
+    finally:
+        await store.close()
+
+
+async def test_delete_removes_one_model_and_refuses_what_it_cannot(
+    server: FaultServer, settings: StoreSettings
+) -> None:
+    data = random_bytes(4096)
+    server.serve("/m", data)
+    store = ModelStore(settings)
+    await store.open()
+    try:
+        request = PullRequest(server.url("/m"), sha256(data), len(data), allow_http=True)
+        server.script(Fault(pause_after=1000))
+        handle = store.pull(request)
+        assert await asyncio.to_thread(server.paused.wait, 5)
+        with pytest.raises(BusyError, match="being pulled; cancel the pull first"):
+            await store.delete(sha256(data))  # not stored yet, but a pull of it runs
+        server.resume.set()
+        await handle.wait()
+        (listed,) = await store.models()
+        assert (listed.sha256, listed.size) == (sha256(data), len(data))
+        assert abs(listed.last_verified - time.time()) < 60  # the pull verified it
+        assert await store.delete(sha256(data)) == len(data)
+        assert not store.has(sha256(data))
+        assert await store.models() == []
+        assert not list((settings.models_dir / ".verified").iterdir())
+        with pytest.raises(NoModelError, match="not in the store"):
+            await store.delete(sha256(data))
+        with pytest.raises(InvalidArgumentError):
+            await store.delete("x" * 64)
     finally:
         await store.close()
 
