@@ -23,12 +23,16 @@ from hal0d.contract import (
     ACTION_SLOT_MANAGE,
     ACTION_SLOT_WAKE,
 )
-from hal0d.errors import BusyError, ConfigError, Hal0Error, NoSuchSlotError
+from hal0d.errors import BusyError, ConfigError, Hal0Error, NoModelError, NoSuchSlotError
 from hal0d.names import validate_slot_name
+from hal0d.slots.models import ModelUse, describe
 from hal0d.slots.state import SlotState
 from hal0d.slots.view import SlotBackend, SlotView
 from hal0d.store.catalog import CatalogEntry
+from hal0d.store.layout import check_sha256
 from hal0d.store.progress import PullPhase
+from hal0d.store.prune import PruneReport
+from hal0d.store.verified import StoredModel
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +60,10 @@ class Authorizer(Protocol):
 
 
 class Store(Protocol):
-    async def prune(self, referenced: set[str]) -> object: ...
+    def has(self, sha256: str) -> bool: ...
+    async def prune(self, referenced: Mapping[str, str]) -> PruneReport: ...
+    async def delete(self, sha256: str) -> int: ...
+    async def models(self) -> list[StoredModel]: ...
 
 
 class ConfigurableBackend(SlotBackend, Protocol):
@@ -64,8 +71,12 @@ class ConfigurableBackend(SlotBackend, Protocol):
         """Take ``config`` whole, or raise ConfigError having changed nothing."""
         ...
 
-    def models_in_use(self) -> set[str]:
-        """Every model digest Prune must keep; BusyError if one cannot be known."""
+    def models_in_use(self) -> dict[str, str]:
+        """Every model digest Prune must keep, with why; BusyError if one cannot be known."""
+        ...
+
+    def model_uses(self) -> dict[str, list[ModelUse]]:
+        """Which slots use which model (configured, resolved, pulled or running), by digest."""
         ...
 
     def resolve_model(self, model: str) -> CatalogEntry:
@@ -258,18 +269,38 @@ class Manager:
         await auth.require(ACTION_MODEL_MANAGE if pulling else ACTION_SLOT_MANAGE)
         await self._backend.cancel(name)
 
-    async def prune(self, auth: Authorizer) -> object:
+    async def prune(self, auth: Authorizer) -> PruneReport:
         self._require_running()
         await auth.require(ACTION_MODEL_MANAGE)
-        if self._store is None:
-            raise Hal0Error("this hal0d has no model store to prune")
-        return await self._store.prune(self._backend.models_in_use())
+        return await self._need_store().prune(self._backend.models_in_use())
 
     # -- the model store -------------------------------------------------------------------
 
     def resolve_model(self, model: str) -> CatalogEntry:
         """Read-only and open to everyone: the catalogs are never fetched for it."""
         return self._backend.resolve_model(model)
+
+    async def models(self) -> list[tuple[StoredModel, list[str]]]:
+        """Every stored model with the names of the slots that use it. Open to everyone."""
+        uses = self._backend.model_uses()
+        stored = await self._need_store().models()
+        return [(m, sorted({use.slot for use in uses.get(m.sha256, [])})) for m in stored]
+
+    async def delete_model(self, sha256: str, auth: Authorizer) -> None:
+        """Delete one stored model nothing uses: BusyError naming each use otherwise."""
+        sha256 = check_sha256(sha256)
+        self._require_running()
+        await auth.require(ACTION_MODEL_MANAGE)
+        store = self._need_store()
+        if not store.has(sha256):
+            raise NoModelError(f"model {sha256} is not in the store; nothing to delete")
+        uses = self._backend.model_uses().get(sha256)
+        if uses:
+            raise BusyError(
+                f"model {sha256} is {describe(uses)}; it was not deleted. Give those slots "
+                "another model or remove them first (a running unit must be unloaded)"
+            )
+        await store.delete(sha256)
 
     async def reload(self, auth: Authorizer | None = None) -> None:
         """Read the config again; on any error keep the old one and raise ConfigError."""
@@ -316,6 +347,11 @@ class Manager:
         hal0d knows is incomplete: nothing that changes a slot or the store may run."""
         if self._lifecycle is Lifecycle.STARTING:
             raise BusyError("hal0d is starting: recovering slot state; try again in a moment")
+
+    def _need_store(self) -> Store:
+        if self._store is None:
+            raise Hal0Error("this hal0d has no model store")
+        return self._store
 
     def _known(self, name: str) -> str:
         validate_slot_name(name)

@@ -199,6 +199,11 @@ class ManagerObject(ServiceInterface):
         entry = self._manager.resolve_model(model)
         return [wire_text(entry.url), entry.sha256 or "", entry.size or 0]
 
+    @method(name="DeleteModel")
+    @boundary
+    async def delete_model(self, sha256: "s") -> None:
+        await self._manager.delete_model(sha256, self._auth())
+
 
 class SlotObject(ServiceInterface):
     def __init__(self, manager: Manager, polkit: PolkitAuthority, view: SlotView) -> None:

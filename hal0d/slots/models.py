@@ -9,7 +9,7 @@ or rebooted hal0d knows as much as the one before.
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hal0d.config.model import Config, GlobalConfig
@@ -158,23 +158,57 @@ class SlotModels:
             log.warning("slot %s: cannot remember its model identity: %s", record.name, error)
 
     @staticmethod
-    def keep_set(records: Iterable[SlotRecord], config: Config) -> set[str]:
-        """Every digest Prune must keep: configured, resolved, served by a running unit, being
-        pulled, or run by a unit being stopped. A configured model whose digest hal0d does
-        not know makes Prune refuse."""
-        keep = {slot.model.sha256 for slot in config.slots.values() if slot.model.sha256}
-        unknown = []
-        for record in records:
-            launched = record.identity.launched
-            keep |= {record.wanted_sha256, record.pull_sha256}
-            if launched is not None and (record.tracker.unit_is_up or record.removed):
-                keep.add(launched.sha256)
-            if not record.removed and not record.wanted_sha256:
-                unknown.append(record.name)
+    def keep_set(records: Iterable[SlotRecord], config: Config) -> dict[str, str]:
+        """Every digest Prune must keep, with why: configured, resolved, served by a running
+        unit, being pulled, or run by a unit being stopped. A configured model whose digest
+        hal0d does not know makes Prune refuse."""
+        records = list(records)
+        unknown = sorted(r.name for r in records if not r.removed and not r.wanted_sha256)
         if unknown:
             raise BusyError(
                 f"Prune refused: hal0d does not know the digest of the model of slot(s) "
-                f'{", ".join(sorted(unknown))} (a catalog entry or verify = "no" URL not '
+                f'{", ".join(unknown)} (a catalog entry or verify = "no" URL not '
                 "pulled yet); Pull them first, so Prune cannot delete their model"
             )
-        return keep - {""}
+        return {digest: describe(uses) for digest, uses in model_uses(records, config).items()}
+
+
+@dataclass(frozen=True, order=True)
+class ModelUse:
+    """One reason a stored model must stay: a slot, and how it uses the model."""
+
+    slot: str
+    how: str  # "configured", "pulled", "running", "stopping"
+
+    def __str__(self) -> str:
+        return {
+            "configured": f"slot {self.slot} (configured)",
+            "pulled": f"a pull for slot {self.slot}",
+            "running": f"the running unit of slot {self.slot}",
+            "stopping": f"the unit of removed slot {self.slot}, being stopped",
+        }[self.how]
+
+
+def model_uses(records: Iterable[SlotRecord], config: Config) -> dict[str, list[ModelUse]]:
+    """Who uses which model: every slot configured with it (in its file, or resolved from a
+    catalog or a pull), every pull of it and every unit running it, by digest."""
+    found: dict[str, set[ModelUse]] = {}
+
+    def add(digest: str, slot: str, how: str) -> None:
+        if digest:
+            found.setdefault(digest, set()).add(ModelUse(slot, how))
+
+    for slot in config.slots.values():
+        add(slot.model.sha256 or "", slot.name, "configured")
+    for record in records:
+        add(record.wanted_sha256, record.name, "stopping" if record.removed else "configured")
+        add(record.pull_sha256, record.name, "pulled")
+        launched = record.identity.launched
+        if launched is not None and (record.tracker.unit_is_up or record.removed):
+            add(launched.sha256, record.name, "stopping" if record.removed else "running")
+    return {digest: sorted(uses) for digest, uses in found.items()}
+
+
+def describe(uses: Iterable[ModelUse]) -> str:
+    """E.g. "used by slot chat (configured), the running unit of slot code"."""
+    return "used by " + ", ".join(str(use) for use in uses)

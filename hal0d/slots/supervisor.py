@@ -35,7 +35,7 @@ from hal0d.slots.adapters import DEFAULT_TIMING, Adapters, Timing
 from hal0d.slots.identity import forget_identity, forget_others, reference
 from hal0d.slots.launcher import Launcher, check_port
 from hal0d.slots.model_request import ModelResolver
-from hal0d.slots.models import SlotModels
+from hal0d.slots.models import ModelUse, SlotModels, model_uses
 from hal0d.slots.record import SlotRecord, unconfigured
 from hal0d.slots.state import SlotState
 from hal0d.slots.view import SlotListener, SlotView
@@ -81,8 +81,11 @@ class SlotSupervisor:
     def needs_pull(self, name: str) -> bool:
         return self._models.path_for(self._record(name)) is None
 
-    def models_in_use(self) -> set[str]:
+    def models_in_use(self) -> dict[str, str]:
         return self._models.keep_set(self._records.values(), self._config)
+
+    def model_uses(self) -> dict[str, list[ModelUse]]:
+        return model_uses(self._records.values(), self._config)
 
     def resolve_model(self, model: str) -> CatalogEntry:
         return self._models.resolver.resolve_held(model, self._config.global_)

@@ -1,5 +1,5 @@
 """The store's methods of InterfaceRevision 3 on a real hal0d, called with busctl (an
-independent client) and dbus-fast: ResolveModel; who polkit is asked about."""
+independent client) and dbus-fast: ResolveModel, DeleteModel; who polkit is asked about."""
 
 import hashlib
 import json
@@ -83,6 +83,36 @@ def test_resolve_model_refusals_are_invalid_argument(hal0d: Daemon, bus_address:
         answer = gdbus_call(bus_address, "ResolveModel", name)
         assert "org.hal0.Error.InvalidArgument" in answer, answer
         assert len(answer) < 2500  # the hostile echo is cut short
+
+
+def test_delete_model_refuses_a_configured_model_and_deletes_an_unused_one(
+    hal0d: Daemon, bus_address: str, polkit: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, log = polkit
+    models = tmp_path / "state" / "models"
+    refused = call(bus_address, "DeleteModel", "s", digest(CONFIGURED), check=False)
+    assert f"model {digest(CONFIGURED)} is used by slot chat (configured)" in refused
+    assert (models / f"{digest(CONFIGURED)}.gguf").exists()
+    assert list(iter_lines(log))[-1]["action"] == "org.hal0.model.manage"
+    call(bus_address, "DeleteModel", "s", digest(STORED))
+    assert not (models / f"{digest(STORED)}.gguf").exists()
+    gone = call(bus_address, "DeleteModel", "s", digest(STORED), check=False)
+    assert "is not in the store" in gone
+
+
+def test_delete_model_error_names(
+    hal0d: Daemon, bus_address: str, polkit: tuple[Path, Path]
+) -> None:
+    cases = {
+        digest(CONFIGURED): "org.hal0.Error.Busy",
+        "0" * 64: "org.hal0.Error.NoModel",
+        "not-a-digest": "org.hal0.Error.InvalidArgument",
+    }
+    for argument, error in cases.items():
+        result = gdbus_call(bus_address, "DeleteModel", argument)
+        assert error in result, (argument, result)
+    polkit[0].write_text(json.dumps({"deny_all": True}))
+    assert "org.hal0.Error.NotAuthorized" in gdbus_call(bus_address, "DeleteModel", digest(STORED))
 
 
 def gdbus_call(address: str, method: str, *args: str) -> str:

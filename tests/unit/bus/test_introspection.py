@@ -35,6 +35,7 @@ CONTRACT: dict[str, dict[str, object]] = {
         "method Prune": [("t", "out")],
         "method Reload": [],
         "method ResolveModel": [("s", "in"), ("s", "out"), ("s", "out"), ("t", "out")],  # rev. 3
+        "method DeleteModel": [("s", "in")],  # revision 3
         "property Version": ("s", R),
         "property InterfaceRevision": ("u", R),
         "property Status": ("s", R),
