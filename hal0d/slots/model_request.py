@@ -10,11 +10,13 @@ stick.
 
 import asyncio
 import logging
+from dataclasses import replace
 
 from hal0d.config import CatalogSource, GlobalConfig, SlotConfig
 from hal0d.errors import ConfigError, Hal0Error, InvalidArgumentError
 from hal0d.modelref import CATALOG_ENTRY_PATTERN
 from hal0d.store.catalog import Catalog, CatalogEntry, load_accepted
+from hal0d.store.credentials import tokens_from_config
 from hal0d.store.download import PullRequest
 from hal0d.store.settings import settings_from_config
 from hal0d.store.sources import load_source
@@ -29,6 +31,10 @@ class ModelResolver:
 
     async def request_for(self, slot: SlotConfig, config: GlobalConfig) -> PullRequest:
         """The store request for ``slot``'s model; ConfigError if its catalog entry is unknown."""
+        request = await self._request_for(slot, config)
+        return replace(request, tokens=tokens_from_config(config))
+
+    async def _request_for(self, slot: SlotConfig, config: GlobalConfig) -> PullRequest:
         model = slot.model
         if model.url is not None:
             return PullRequest(

@@ -27,6 +27,7 @@ from hal0d.errors import DownloadError, IntegrityError
 from hal0d.store import http
 from hal0d.store.abort import Abort
 from hal0d.store.boundary import edge
+from hal0d.store.credentials import OriginToken
 from hal0d.store.errors import (
     ChecksumMismatchError,
     InsecureUrlError,
@@ -60,6 +61,7 @@ class PullRequest:
     verify: str = "checksum"  # "signature" (catalog was signed) | "checksum" | "no"
     name: str = ""  # catalog entry or slot, for messages
     slot: str = ""  # the slot that asked for it, for messages
+    tokens: tuple[OriginToken, ...] = ()  # credentials for one origin each (hf_token_file)
 
     @property
     def label(self) -> str:
@@ -199,7 +201,12 @@ class Transfer:
         extensions = {PACE_EXTENSION: self.settings.speed_rule, ABORT_EXTENSION: self._cancel}
         try:
             response = http.open_stream(
-                client, self.request.url, headers, self.request.allow_http, extensions
+                client,
+                self.request.url,
+                headers,
+                self.request.allow_http,
+                extensions,
+                tokens=self.request.tokens,
             )
         except InsecureUrlError as exc:
             raise InsecureUrlError(f"{self.request.label}: {exc}") from None

@@ -6,7 +6,7 @@ every hop must pass the same scheme rule as the first URL.
 
 import re
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ import httpx
 from hal0d import __version__
 from hal0d.errors import DownloadError
 from hal0d.modelref import url_problem
+from hal0d.store.credentials import OriginToken, headers_for
 from hal0d.store.errors import HttpStatusError, InsecureUrlError, TransientError
 from hal0d.store.settings import StoreSettings
 from hal0d.store.transport import DownloadTransport
@@ -74,18 +75,23 @@ def check_url(url: str, allow_http: bool) -> None:
         raise InsecureUrlError(problem)
 
 
-def open_stream(
+def open_stream(  # noqa: PLR0913 - the request, its policy and its per-origin credentials
     client: httpx.Client,
     url: str,
     headers: dict[str, str],
     allow_http: bool,
     extensions: Mapping[str, Any] | None = None,
+    *,
+    tokens: Iterable[OriginToken] = (),
 ) -> httpx.Response:
     """GET ``url`` streaming, following redirects under the scheme rule; caller closes.
-    ``response.url`` is the last hop."""
+    ``response.url`` is the last hop. Each hop carries ``headers`` plus the ``tokens`` of
+    its own origin only, so a token never follows a redirect to another origin."""
+    tokens = tuple(tokens)
     for _hop in range(MAX_REDIRECTS + 1):
         check_url(url, allow_http)
-        request = client.build_request("GET", url, headers=headers)
+        hop_headers = headers | headers_for(url, tokens)
+        request = client.build_request("GET", url, headers=hop_headers)
         request.extensions.update(extensions or {})
         response = client.send(request, stream=True)
         location = response.headers.get("location")

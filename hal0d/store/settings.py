@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hal0d.config.model import GlobalConfig
+from hal0d.store.credentials import OriginToken, tokens_from_config
 from hal0d.store.pace import SpeedRule, worst_attempt_seconds
 
 _D = GlobalConfig  # the defaults are the configuration's
@@ -25,6 +26,7 @@ class StoreSettings:
     connect_timeout: float = _D.connect_timeout
     free_space_margin: int = 64 << 20  # kept free on the filesystem after a download
     ca_file: Path | None = None  # CA certificates trusted in addition to the system's
+    tokens: tuple[OriginToken, ...] = ()  # credentials for one origin each (catalog fetches)
     # None: the system's trusted CAs plus ca_file. Tests inject a context of their own.
     ssl_context: ssl.SSLContext | None = field(default=None, compare=False, repr=False)
 
@@ -63,4 +65,5 @@ def settings_from_config(config: GlobalConfig) -> StoreSettings:
         backoff_max=config.backoff_max,
         connect_timeout=config.connect_timeout,
         ca_file=config.ca_file,
+        tokens=tokens_from_config(config),
     )

@@ -18,6 +18,7 @@ from hal0d.errors import DownloadError
 from hal0d.store import http
 from hal0d.store.boundary import edge
 from hal0d.store.catalog import CATALOG_NAME, Catalog, CatalogError, load_catalog
+from hal0d.store.credentials import OriginToken
 from hal0d.store.settings import StoreSettings
 from hal0d.store.transport import PACE_EXTENSION
 
@@ -56,19 +57,30 @@ def _fetch(source: CatalogSource, settings: StoreSettings, factory: http.ClientF
         wanted.append((source.url + ".minisig", directory / "catalog.toml.minisig"))
     extensions = {PACE_EXTENSION: settings.speed_rule}
     with factory() as client:
-        fetched = [(_get(client, url, source, extensions), path) for url, path in wanted]
+        fetched = [
+            (_get(client, url, source, extensions, settings.tokens), path) for url, path in wanted
+        ]
     for data, path in fetched:
         write_atomically(path, data)
     return target
 
 
 def _get(
-    client: httpx.Client, url: str, source: CatalogSource, extensions: Mapping[str, object]
+    client: httpx.Client,
+    url: str,
+    source: CatalogSource,
+    extensions: Mapping[str, object],
+    tokens: tuple[OriginToken, ...],
 ) -> bytes:
     label = f"catalog {source.name} ({url})"
     try:
         response = http.open_stream(
-            client, url, {"Accept-Encoding": "identity"}, source.allow_http, extensions
+            client,
+            url,
+            {"Accept-Encoding": "identity"},
+            source.allow_http,
+            extensions,
+            tokens=tokens,
         )
         with contextlib.closing(response):
             if response.status_code != 200:

@@ -58,6 +58,7 @@ class RequestLog:
     range: str | None
     if_range: str | None
     accept_encoding: str | None
+    authorization: str | None = None  # the Authorization header, if the client sent one
     status: int = 0
     body_start: int = 0
     bytes_sent: int = 0
@@ -137,6 +138,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.headers.get("Range"),
             self.headers.get("If-Range"),
             self.headers.get("Accept-Encoding"),
+            self.headers.get("Authorization"),
         )
         with state.lock:
             every = dataclasses.replace(self.owner.every)  # a copy: faults are consumed
