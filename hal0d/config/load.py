@@ -21,11 +21,16 @@ GLOBAL_FILE = "hal0.toml"
 SLOTS_DIR = "slots"
 
 
+# A change not yet written: file → its new content, or None for a file to be removed.
+Pending = Mapping[Path, bytes | None]
+
+
 def load_config(
     config_dir: Path,
     previous_ports: Mapping[str, int] | None = None,
     *,
     checker: Checker | None = None,
+    pending: Pending | None = None,
 ) -> tuple[Config | None, list[Problem]]:
     """The configuration, or None if any problem is an error; and all problems found.
 
@@ -33,18 +38,17 @@ def load_config(
     daemon's start and a reload all call this — so applying a loaded one cannot fail. Slots
     without a port get one from the port range, keeping ``previous_ports`` (by default the
     assignments saved in the state dir) where they are still free. Paths the daemon needs
-    are checked by ``checker`` (default: as the current user)."""
+    are checked by ``checker`` (default: as the current user). With ``pending``, the
+    directory is read as it would be after that change (hal0ctl checks an edit before it
+    writes it); nothing is written either way."""
     problems = Problems()
+    pending = pending or {}
     if not config_dir.is_dir():
         problems.error(config_dir, "", "config directory does not exist")
         return None, problems.items
     global_file = config_dir / GLOBAL_FILE
-    global_reader = _reader(global_file, problems, missing_ok=True)
-    if global_reader is None:
-        global_ = GlobalConfig(llama_server=llama_server.search())
-    else:
-        global_ = read_global(global_reader)
-    slots = _read_slots(config_dir / SLOTS_DIR, global_, problems)
+    global_ = _read_global(global_file, problems, pending)
+    slots = _read_slots(config_dir / SLOTS_DIR, global_, problems, pending)
     _check_ports(slots, problems)
     _check_aliases(slots, problems)
     check_environment(global_file, global_, slots, problems, checker or as_current_user())
@@ -61,14 +65,38 @@ def load_config(
     return Config(config_dir=config_dir, global_=global_, slots=slots), problems.items
 
 
+def load_global(config_dir: Path) -> tuple[GlobalConfig | None, list[Problem]]:
+    """hal0.toml alone (its defaults if it is missing), or None if it has an error."""
+    problems = Problems()
+    global_ = _read_global(config_dir / GLOBAL_FILE, problems, {})
+    return (None if problems.has_errors else global_), problems.items
+
+
+def _read_global(global_file: Path, problems: Problems, pending: Pending) -> GlobalConfig:
+    reader = _reader(global_file, problems, missing_ok=True, pending=pending)
+    if reader is None:
+        return GlobalConfig(llama_server=llama_server.search())
+    return read_global(reader)
+
+
+def _slot_files(slots_dir: Path, pending: Pending) -> list[Path]:
+    files = set(slots_dir.iterdir()) if slots_dir.is_dir() else set()
+    for file, data in pending.items():
+        if file.parent != slots_dir:
+            continue
+        if data is None:
+            files.discard(file)
+        else:
+            files.add(file)
+    return sorted(files)
+
+
 def _read_slots(
-    slots_dir: Path, defaults: GlobalConfig, problems: Problems
+    slots_dir: Path, defaults: GlobalConfig, problems: Problems, pending: Pending
 ) -> dict[str, SlotConfig]:
     slots: dict[str, SlotConfig] = {}
-    if not slots_dir.is_dir():
-        return slots
-    for file in sorted(slots_dir.iterdir()):
-        if file.suffix != ".toml" or not file.is_file():
+    for file in _slot_files(slots_dir, pending):
+        if file.suffix != ".toml" or not (file in pending or file.is_file()):
             problems.warning(file, "", "ignored: slot files are named NAME.toml")
             continue
         name = file.name.removesuffix(".toml")
@@ -80,15 +108,17 @@ def _read_slots(
                 f"slot names match {SLOT_NAME_PATTERN} (rename the file)",
             )
             continue
-        reader = _reader(file, problems, missing_ok=False)
+        reader = _reader(file, problems, missing_ok=False, pending=pending)
         if reader is not None:
             slots[name] = read_slot(name, file, reader, defaults)
     return slots
 
 
-def _reader(file: Path, problems: Problems, *, missing_ok: bool) -> TableReader | None:
+def _reader(
+    file: Path, problems: Problems, *, missing_ok: bool, pending: Pending | None = None
+) -> TableReader | None:
     try:
-        table = read_toml(file)
+        table = read_toml(file, (pending or {}).get(file))
     except FileNotFoundError:
         if not missing_ok:
             problems.error(file, "", "file disappeared while reading the config")

@@ -30,16 +30,18 @@ class TomlFileError(Exception):
         self.message = message
 
 
-def read_toml(file: Path) -> dict[str, Any]:
-    """The file's top-level table. FileNotFoundError passes through; every other problem is
+def read_toml(file: Path, data: bytes | None = None) -> dict[str, Any]:
+    """The file's top-level table (``data`` stands for its content when given: a change
+    checked before it is written). FileNotFoundError passes through; every other problem is
     a TomlFileError naming what is wrong."""
-    try:
-        with file.open("rb") as stream:
-            data = stream.read(MAX_BYTES + 1)
-    except FileNotFoundError:
-        raise
-    except OSError as error:
-        raise TomlFileError("", f"cannot be read: {error.strerror or error}") from None
+    if data is None:
+        try:
+            with file.open("rb") as stream:
+                data = stream.read(MAX_BYTES + 1)
+        except FileNotFoundError:
+            raise
+        except OSError as error:
+            raise TomlFileError("", f"cannot be read: {error.strerror or error}") from None
     if len(data) > MAX_BYTES:
         raise TomlFileError(
             "", f"is larger than {MAX_BYTES} bytes (1 MiB), the limit for a configuration file"

@@ -46,6 +46,11 @@ class TableReader:
     def warning(self, key: str, message: str) -> None:
         self._problems.warning(self.file, self.key(key), message)
 
+    @property
+    def asked(self) -> frozenset[str]:
+        """The keys read so far."""
+        return frozenset(self._asked)
+
     def has(self, key: str) -> bool:
         return key in self._table
 

@@ -1,7 +1,9 @@
 """/etc/hal0/slots/NAME.toml: one slot, its model and how llama-server runs it."""
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 from hal0d.config.global_file import check_url
 from hal0d.config.model import GlobalConfig, ModelRef, SlotConfig
@@ -12,6 +14,31 @@ from hal0d.runner.envspec import RESERVED_OPTIONS
 # A model name clients send ("gpt-4o-mini", "qwen2.5:7b", "org/model"); no spaces or quotes.
 ALIAS_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:/+@-]{0,127}"
 _ALIAS = re.compile(ALIAS_PATTERN)
+
+# The TOML type of each key `read_slot` reads (durations and paths are strings): what
+# `hal0ctl slot set KEY=VALUE` makes of VALUE. A test keeps it equal to what read_slot asks.
+STRING, INTEGER, BOOLEAN, STRINGS = "string", "integer", "boolean", "list of strings"
+SLOT_KEYS: Mapping[str, str] = MappingProxyType(
+    {
+        "model": STRING,
+        "url": STRING,
+        "sha256": STRING,
+        "size": INTEGER,
+        "allow_http": BOOLEAN,
+        "verify": STRING,
+        "port": INTEGER,
+        "context": INTEGER,
+        "threads": INTEGER,
+        "gpu_layers": INTEGER,
+        "parallel": INTEGER,
+        "extra_args": STRINGS,
+        "idle_after": STRING,
+        "unload_after": STRING,
+        "autostart": BOOLEAN,
+        "api_key_file": STRING,
+        "aliases": STRINGS,
+    }
+)
 
 
 def read_slot(name: str, file: Path, reader: TableReader, defaults: GlobalConfig) -> SlotConfig:
