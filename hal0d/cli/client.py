@@ -6,7 +6,9 @@ are received through match rules (AddMatch), which any user may add.
 """
 
 import asyncio
+import gc
 import os
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -71,6 +73,10 @@ class Hal0Client:
     async def connect(cls) -> "Hal0Client":
         try:
             bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+        except (FileNotFoundError, ConnectionRefusedError) as error:
+            # No system bus, so no hal0d either.
+            _drop_half_made_bus(error)
+            raise CliError(f"{NOT_RUNNING} (no system bus: {error})", EX_NOT_RUNNING) from None
         except (OSError, ValueError) as error:
             raise CliError(f"cannot connect to the system bus: {error}", EX_FAILURE) from None
         return cls(bus)
@@ -169,6 +175,15 @@ class Hal0Client:
         for watcher in list(self._watchers):
             watcher(message.path or "", event)
         return False
+
+
+def _drop_half_made_bus(error: BaseException) -> None:
+    """dbus-fast before 2.x connects in MessageBus.__init__ and, when that fails, leaves its
+    socket open in the half-made object the traceback holds; free it quietly now."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        error.__traceback__ = None
+        gc.collect()
 
 
 def error_for(name: str, text: str) -> CliError:
