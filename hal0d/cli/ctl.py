@@ -186,6 +186,90 @@ def _catalog(subcommands: Subcommands) -> None:
     parser.set_defaults(func=lambda _args: _usage(parser))
 
 
+SLOT_HELP = """\
+SOURCE is one of:
+  ENTRY or CATALOG/ENTRY     an entry of a configured catalog (hal0.toml [[catalogs]])
+  https://HOST/PATH          a model file; --sha256 and --size are required
+  hf://ORG/REPO[@REV]/PATH   a file of a Hugging Face model repository, pinned now to the
+                             commit REV (default main) names, with the SHA-256 and size the
+                             hub gives: trusted on first use, verified on every pull after
+                             (a revision such as refs/pr/1 is written refs%2Fpr%2F1)
+
+Extra llama-server arguments take an equals sign, since they start with a dash:
+  hal0ctl slot add chat hf://ORG/REPO/model.gguf --extra-arg=--jinja --extra-arg=-fa
+"""
+
+
+def _slot(subcommands: Subcommands) -> None:
+    parser = subcommands.add_parser(
+        "slot",
+        help="add, change, remove and list slot files (as root)",
+        description="Edit /etc/hal0/slots/NAME.toml as root, keeping comments, checked as "
+        "hal0d would before anything is written, then ask hal0d to reload. With hal0d "
+        "not running the file is written all the same (exit 0).",
+    )
+    verbs = parser.add_subparsers(title="slot commands", metavar="COMMAND")
+    add = verbs.add_parser(
+        "add",
+        help="add a slot for a model",
+        formatter_class=RAW,
+        description="Write slots/NAME.toml for SOURCE and the settings given, then reload.",
+        epilog=SLOT_HELP,
+    )
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("source", metavar="SOURCE")
+    add.add_argument("--sha256", metavar="HEX", help="the model's SHA-256 (with a URL)")
+    add.add_argument("--size", metavar="BYTES", help="the model's size in bytes (with a URL)")
+    for option, what in (
+        ("--context", "N: context size in tokens (--ctx-size)"),
+        ("--threads", "N: CPU threads"),
+        ("--gpu-layers", "N: layers offloaded to the GPU"),
+        ("--port", "PORT: a fixed port (default: one from port_range)"),
+        ("--idle-after", "DURATION: idle after this long without a request, e.g. 10m"),
+        ("--unload-after", 'DURATION: stop the unit after this long idle, or "never"'),
+    ):
+        metavar, text = what.split(": ", 1)
+        add.add_argument(option, metavar=metavar, help=text)
+    add.add_argument("--autostart", action="store_true", help="start it when hal0d starts")
+    add.add_argument(
+        "--extra-arg",
+        action="append",
+        metavar="ARG",
+        help="one more llama-server argument; repeat it; write --extra-arg=--jinja",
+    )
+    set_ = verbs.add_parser(
+        "set",
+        help="change settings of a slot: KEY=VALUE ...",
+        formatter_class=RAW,
+        description="""\
+Set keys of slots/NAME.toml, keeping the file's comments and layout, then reload.
+VALUE is typed by KEY's type in docs/config.md, not parsed as TOML: port=8101 is an
+integer, idle_after=5m a string, autostart=true a boolean, extra_args='--jinja -fa'
+a list (split as a shell would). An empty VALUE (KEY=) removes KEY. A change hal0d
+would refuse is not written: the file stays byte for byte as it was.""",
+    )
+    set_.add_argument("name", metavar="NAME")
+    set_.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
+    remove = verbs.add_parser(
+        "remove",
+        help="stop a slot and remove its file (the model stays)",
+        description="Stop the slot through hal0d (waiting until it is offline), remove "
+        "slots/NAME.toml and reload. The model stays in the store unless --delete-model.",
+    )
+    remove.add_argument("name", metavar="NAME")
+    remove.add_argument(
+        "--delete-model",
+        action="store_true",
+        help="also ask hal0d to delete the model (refused while anything else uses it)",
+    )
+    listing = verbs.add_parser("list", help="list the slot files and their models")
+    _json(listing)
+    for verb, sub in (("add", add), ("set", set_), ("remove", remove), ("list", listing)):
+        check_config.add_config_dir_option(sub)
+        sub.set_defaults(func=command("slot", verb))
+    parser.set_defaults(func=lambda _args: _usage(parser))
+
+
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help(sys.stderr)
     return 2
@@ -209,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     _doctor(subcommands)
     check_config.add_parser(subcommands)
     _catalog(subcommands)
+    _slot(subcommands)
     return parser
 
 

@@ -1,0 +1,140 @@
+"""`slot add`'s SOURCE: a catalog entry, an https URL with its digest, or a Hugging Face file.
+
+Each becomes the model keys of a slot file: ``model = "ENTRY"`` for a catalog entry (the
+catalog stays the authority, so its updates apply), ``url``/``sha256``/``size`` for the
+others. A Hugging Face file is resolved here, once, to the commit the revision names now and
+the digest and size the hub gives for it: trust on first use, after which every pull is
+verified like any other.
+
+A catalog entry is checked against the catalogs hal0d holds (`ResolveModel`) or, with
+hal0d stopped, against local catalog files and the copies hal0d accepted last, read-only:
+nothing is ever written under hal0d's state or models directory (a file root made there
+once kept hal0d from starting).
+"""
+
+import datetime
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hal0d.cli import huggingface
+from hal0d.cli.exits import EX_USAGE, CliError
+from hal0d.config import GlobalConfig
+from hal0d.config.sizes import format_size
+from hal0d.store.catalog import CatalogEntry, CatalogError, accepted_path, check_catalog
+from hal0d.store.http import ssl_context
+
+
+@dataclass(frozen=True)
+class ModelKeys:
+    """The slot file's model keys (in order), the comment above them, and what to tell."""
+
+    keys: dict[str, Any]
+    summary: str
+    comment: tuple[str, ...] = field(default=())
+
+
+def is_url(source: str) -> bool:
+    return source.startswith(("https://", "http://"))
+
+
+def from_url(url: str, sha256: str | None, size: int | None) -> ModelKeys:
+    if sha256 is None or size is None:
+        raise CliError(
+            f"{url}: a URL needs the file's --sha256 and --size (the model is verified "
+            "against them on every pull)",
+            EX_USAGE,
+        )
+    return ModelKeys(
+        {"url": url, "sha256": sha256, "size": size},
+        f"model {url}, sha256 {sha256}, {format_size(size)}",
+    )
+
+
+def from_catalog(name: str, entry: tuple[str, str, int] | None) -> ModelKeys:
+    """``entry`` is (url, sha256, size) as a catalog gives it ("" and 0 where it does not)."""
+    if entry is None:
+        return ModelKeys({"model": name}, f"model {name} (catalog entry)")
+    url, sha256, size = entry
+    facts = [f"sha256 {sha256}" if sha256 else "no sha256 given"]
+    facts.append(format_size(size) if size else "size not given")
+    return ModelKeys({"model": name}, f"model {name}: {url}, {', '.join(facts)}")
+
+
+def catalog_entry_offline(name: str, config: GlobalConfig) -> tuple[str, str, int]:
+    """``name`` ("ENTRY" or "CATALOG/ENTRY") in the catalogs hal0d would hold at start,
+    checked as hal0d checks them, without writing anything; CliError if none lists it."""
+    wanted_catalog, _, entry_name = name.rpartition("/")
+    reasons = []
+    for source in config.catalogs:
+        if wanted_catalog and wanted_catalog != source.name:
+            continue
+        path = Path(source.url) if source.url.startswith("/") else None
+        path = path or accepted_path(config.state_dir, source.name)
+        if not path.exists():
+            reasons.append(f"{source.name}: not fetched yet (hal0d fetches it on the first pull)")
+            continue
+        try:
+            catalog = check_catalog(
+                path, config.keys_dir, config.state_dir, source.verify, name=source.name
+            )
+        except CatalogError as error:
+            reasons.append(str(error))
+            continue
+        entry: CatalogEntry | None = catalog.entries.get(entry_name)
+        if entry is not None:
+            return entry.url, entry.sha256 or "", entry.size or 0
+        reasons.append(f"{source.name}: no entry {entry_name!r}")
+    searched = ", ".join(source.name for source in config.catalogs) or "none configured"
+    raise CliError(
+        f"no catalog lists model {name!r} (catalogs searched: {searched})"
+        + "".join(f"; {reason}" for reason in reasons)
+        + "; list a catalog's entries with `hal0ctl catalog verify FILE`"
+    )
+
+
+def from_hf(source: str, config: GlobalConfig, sha256: str | None, size: int | None) -> ModelKeys:
+    """Resolve an hf:// SOURCE against hf_endpoint and pin it to the commit found."""
+    file = huggingface.parse(source)
+    token = _token(config.hf_token_file)
+    pinned = huggingface.resolve(file, config.hf_endpoint, token, ssl_context(config.ca_file))
+    if pinned.sha256 is None or pinned.size is None:
+        if sha256 is None or size is None:
+            raise CliError(
+                f"{source}: the hub gives no SHA-256 for this file (it is not stored with "
+                "LFS, as model files are); pass --sha256 and --size of the file, checked "
+                "yourself"
+            )
+        digest, length = sha256, size
+    else:
+        digest, length = pinned.sha256, pinned.size
+        if (sha256 is not None and sha256 != digest) or (size is not None and size != length):
+            raise CliError(
+                f"{source}: the hub says sha256 {digest}, size {length}, not the "
+                "--sha256/--size given; nothing was written"
+            )
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    how = "as the hub gave them" if pinned.sha256 else "as given on the command line"
+    comment = (
+        f"{source} at commit {pinned.commit}, pinned by `hal0ctl slot add` on {today}:",
+        f"sha256 and size {how}, trusted on first use.",
+    )
+    return ModelKeys(
+        {"url": pinned.url, "sha256": digest, "size": length},
+        f"{source} is commit {pinned.commit}: sha256 {digest}, {format_size(length)}; "
+        "trusted on first use: every pull is verified against this sha256",
+        comment,
+    )
+
+
+def _token(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise CliError(f"hf_token_file {str(path)!r} cannot be read: {reason}") from None
+    if not token:
+        raise CliError(f"hf_token_file {str(path)!r} is empty; put one Hugging Face token in it")
+    return token
