@@ -51,6 +51,18 @@ async def load_source(
 def _fetch(source: CatalogSource, settings: StoreSettings, factory: http.ClientFactory) -> Path:
     directory = settings.state_dir / "catalogs" / source.name
     directory.mkdir(parents=True, exist_ok=True)
+    return fetch_into(source, settings, directory, factory)
+
+
+def fetch_into(
+    source: CatalogSource,
+    settings: StoreSettings,
+    directory: Path,
+    factory: http.ClientFactory | None = None,
+) -> Path:
+    """Download a remote catalog (with its ``.minisig`` when signed) into ``directory``,
+    unchecked; returns the catalog's path. CatalogError if a download fails."""
+    factory = factory or (lambda: http.make_client(settings, source.ca_file))
     target = directory / "catalog.toml"
     wanted = [(source.url, target)]
     if source.verify == "signature":
