@@ -32,7 +32,7 @@ ADD_OPTIONS = {
     "unload_after": "unload_after",
 }
 NOT_RUNNING_NOTE = "hal0d is not running: it reads the change when it starts"
-UNKNOWN_METHOD = "org.freedesktop.DBus.Error.UnknownMethod"
+FALL_BACK_ERRORS = ("org.freedesktop.DBus.Error.UnknownMethod", ERROR_PREFIX + "InvalidArgument")
 
 
 def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -113,11 +113,13 @@ def _resolve_entry(name: str, config: GlobalConfig) -> tuple[str, str, int]:
     try:
         entry: tuple[str, str, int] = _on_bus(ask)
     except CliError as error:
-        if error.status != EX_NOT_RUNNING and error.dbus_name != UNKNOWN_METHOD:
+        # Not held by hal0d (a catalog added to hal0.toml since its last reload, or one it
+        # has not fetched yet), hal0d not running, or one older than ResolveModel.
+        if error.status != EX_NOT_RUNNING and error.dbus_name not in FALL_BACK_ERRORS:
             raise
     else:
         return entry
-    return slot_source.catalog_entry_offline(name, config)
+    return slot_source.catalog_entry_read_only(name, config)
 
 
 # -- set ----------------------------------------------------------------------------------

@@ -6,23 +6,27 @@ others. A Hugging Face file is resolved here, once, to the commit the revision n
 the digest and size the hub gives for it: trust on first use, after which every pull is
 verified like any other.
 
-A catalog entry is checked against the catalogs hal0d holds (`ResolveModel`) or, with
-hal0d stopped, against local catalog files and the copies hal0d accepted last, read-only:
-nothing is ever written under hal0d's state or models directory (a file root made there
-once kept hal0d from starting).
+A catalog entry is checked against the catalogs hal0d holds (`ResolveModel`); with hal0d
+stopped, or for a catalog it does not hold yet, hal0ctl checks the catalogs itself as hal0d
+would — a local file as it is, a remote one fetched into a temporary directory, else the copy
+hal0d accepted last. Nothing is ever written under hal0d's state or models directory (a file
+root made there once kept hal0d from starting).
 """
 
 import datetime
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hal0d.cli import huggingface
 from hal0d.cli.exits import EX_USAGE, CliError
-from hal0d.config import GlobalConfig
+from hal0d.config import CatalogSource, GlobalConfig
 from hal0d.config.sizes import format_size
-from hal0d.store.catalog import CatalogEntry, CatalogError, accepted_path, check_catalog
+from hal0d.store.catalog import Catalog, CatalogError, accepted_path, check_catalog
 from hal0d.store.http import ssl_context
+from hal0d.store.settings import settings_from_config
+from hal0d.store.sources import fetch_into
 
 
 @dataclass(frozen=True)
@@ -61,27 +65,22 @@ def from_catalog(name: str, entry: tuple[str, str, int] | None) -> ModelKeys:
     return ModelKeys({"model": name}, f"model {name}: {url}, {', '.join(facts)}")
 
 
-def catalog_entry_offline(name: str, config: GlobalConfig) -> tuple[str, str, int]:
-    """``name`` ("ENTRY" or "CATALOG/ENTRY") in the catalogs hal0d would hold at start,
-    checked as hal0d checks them, without writing anything; CliError if none lists it."""
+def catalog_entry_read_only(name: str, config: GlobalConfig) -> tuple[str, str, int]:
+    """``name`` ("ENTRY" or "CATALOG/ENTRY") in the configured catalogs, each checked as
+    hal0d checks it — a local file as it is, a remote one fetched now into a temporary
+    directory (else the copy hal0d accepted last) — without writing under hal0d's state
+    directory. (url, sha256, size); CliError naming the catalogs searched if none lists it."""
     wanted_catalog, _, entry_name = name.rpartition("/")
     reasons = []
     for source in config.catalogs:
         if wanted_catalog and wanted_catalog != source.name:
             continue
-        path = Path(source.url) if source.url.startswith("/") else None
-        path = path or accepted_path(config.state_dir, source.name)
-        if not path.exists():
-            reasons.append(f"{source.name}: not fetched yet (hal0d fetches it on the first pull)")
-            continue
         try:
-            catalog = check_catalog(
-                path, config.keys_dir, config.state_dir, source.verify, name=source.name
-            )
-        except CatalogError as error:
+            catalog = _read_only(source, config)
+        except (CatalogError, OSError) as error:
             reasons.append(str(error))
             continue
-        entry: CatalogEntry | None = catalog.entries.get(entry_name)
+        entry = catalog.entries.get(entry_name) if catalog is not None else None
         if entry is not None:
             return entry.url, entry.sha256 or "", entry.size or 0
         reasons.append(f"{source.name}: no entry {entry_name!r}")
@@ -89,8 +88,26 @@ def catalog_entry_offline(name: str, config: GlobalConfig) -> tuple[str, str, in
     raise CliError(
         f"no catalog lists model {name!r} (catalogs searched: {searched})"
         + "".join(f"; {reason}" for reason in reasons)
-        + "; list a catalog's entries with `hal0ctl catalog verify FILE`"
+        + "; check the name against the catalog (`hal0ctl catalog verify FILE` lists one)"
     )
+
+
+def _read_only(source: CatalogSource, config: GlobalConfig) -> Catalog:
+    def check(path: Path) -> Catalog:
+        return check_catalog(
+            path, config.keys_dir, config.state_dir, source.verify, name=source.name
+        )
+
+    if source.url.startswith("/"):
+        return check(Path(source.url))
+    with tempfile.TemporaryDirectory(prefix="hal0ctl-catalog-") as directory:
+        try:
+            return check(fetch_into(source, settings_from_config(config), Path(directory)))
+        except CatalogError:
+            accepted = accepted_path(config.state_dir, source.name)
+            if not accepted.exists():
+                raise
+    return check(accepted)
 
 
 def from_hf(source: str, config: GlobalConfig, sha256: str | None, size: int | None) -> ModelKeys:

@@ -21,6 +21,7 @@ from hal0d.config.problems import Problems
 from hal0d.config.reader import TableReader
 from hal0d.config.slot_file import SLOT_KEYS, read_slot
 from tests.support import tls
+from tests.support.faultserver import FaultServer
 from tests.support.hfserver import HfServer, Repo
 
 SHA = "ab" * 32
@@ -226,6 +227,25 @@ def test_an_unknown_catalog_entry_is_refused_naming_the_catalogs(
     assert not (tmp_path / "state").exists()
 
 
+def test_a_remote_catalog_hal0d_does_not_hold_is_fetched_and_checked_outside_its_state(
+    tmp_path: Path, etc: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pki = tls.make_pki(tmp_path)
+    text = f'serial = 2\n[models.tiny-q4]\nurl = "{URL}"\nsha256 = "{SHA}"\nsize = 1234\n'
+    with FaultServer(tls=pki.server_context()) as server:
+        server.serve("/catalog.toml", text.encode())
+        with (etc / "hal0.toml").open("a") as file:
+            file.write(
+                f'ca_file = "{pki.ca_file}"\n[[catalogs]]\nname = "remote"\n'
+                f'url = "{server.url("/catalog.toml")}"\nverify = "checksum"\n'
+            )
+        assert hal0ctl("slot", "add", "chat", "remote/tiny-q4", etc=etc) == 0
+        assert hal0ctl("slot", "add", "code", "remote/other", etc=etc) == 1
+    assert slot(etc) == {"model": "remote/tiny-q4"}
+    assert "remote: no entry 'other'" in capsys.readouterr().err
+    assert not (tmp_path / "state").exists()
+
+
 # -- set ----------------------------------------------------------------------------------
 
 
@@ -362,3 +382,10 @@ def test_a_pending_change_is_read_as_if_written(etc: Path) -> None:
     assert any(p.file == written and p.where == "port" for p in problems)
     assert not new.exists()
     assert written.read_text() == COMMENTED
+
+
+def test_the_completion_offers_every_slot_key_to_set() -> None:
+    completion = (Path(__file__).parents[2] / "completions" / "hal0ctl").read_text()
+    words = (word.strip('"') for word in completion.split())
+    offered = {word.removesuffix("=") for word in words if word.endswith("=")}
+    assert set(SLOT_KEYS) <= offered
