@@ -14,56 +14,25 @@ cannot drift from what works.
 from __future__ import annotations
 
 import json
-import re
-import shlex
 import shutil
-import subprocess
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.support import tls
 from tests.system.conftest import Model, free_port
-from tests.system.harness import catalog
+from tests.system.harness import catalog, guide
 from tests.system.harness.container import LLAMA_DIR, REPO, Container
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.trixie]
 GUIDE = REPO / "docs" / "install.md"
-BLOCK = re.compile(r"<!-- guide-test: (machine|client) -->\n```sh\n(.*?)\n```", re.DOTALL)
 PLACEHOLDERS = ("MODEL_URL", "MODEL_SHA256", "MODEL_SIZE", "PORT")
-WORKDIR_INSIDE = "/root"
-
-
-@dataclass(frozen=True)
-class Block:
-    where: str  # machine or client
-    code: str
-
-
-def guide_blocks(text: str) -> list[Block]:
-    return [Block(where, code) for where, code in BLOCK.findall(text)]
-
-
-def fill_placeholders(blocks: list[Block], values: dict[str, str]) -> tuple[list[Block], str]:
-    """The blocks with each placeholder's assignment given the fixture's value, and those
-    assignments alone (the shell variables later blocks use)."""
-    assignment = re.compile(rf"^({'|'.join(values)})=.*$", re.MULTILINE)
-    found = [name for block in blocks for name in assignment.findall(block.code)]
-    assert sorted(found) == sorted(values), f"the guide's placeholders changed: {found}"
-
-    def fill(match: re.Match[str]) -> str:
-        return f"{match.group(1)}={shlex.quote(values[match.group(1)])}"
-
-    filled = [Block(block.where, assignment.sub(fill, block.code)) for block in blocks]
-    variables = "\n".join(f"{name}={shlex.quote(value)}" for name, value in values.items())
-    return filled, variables
 
 
 def test_guide_marks_the_steps_it_promises() -> None:
-    blocks = guide_blocks(GUIDE.read_text())
+    blocks = guide.guide_blocks(GUIDE.read_text())
     code = "\n".join(block.code for block in blocks)
     for step in ("apt install ./hal0d_", "/etc/hal0/slots/chat.toml", "hal0ctl load chat",
                  "/v1/chat/completions"):  # fmt: skip
@@ -88,14 +57,14 @@ def test_install_guide_as_written(
         "MODEL_SIZE": str(tiny_model.size),
         "PORT": str(free_port()),
     }
-    blocks, variables = fill_placeholders(guide_blocks(GUIDE.read_text()), values)
+    blocks, variables = guide.fill_placeholders(guide.guide_blocks(GUIDE.read_text()), values)
     try:
         with boot_container("install guide") as box:
             # What the test provides instead of the guide's sections it does not run.
             box.run("ln", "-s", f"{LLAMA_DIR}/llama-server", "/usr/local/bin/llama-server")
-            shutil.copyfile(package, box.path(f"{WORKDIR_INSIDE}/{package.name}"))
+            shutil.copyfile(package, box.path(f"{guide.WORKDIR_INSIDE}/{package.name}"))
             for block in blocks:
-                output = run_block(box, block, variables)
+                output = guide.run_block(box, block, variables, GUIDE)
                 if "apt install" in block.code:  # hal0d trusts the fixture server's CA
                     box.write_file("/etc/hal0/hal0.toml", catalog.trust_ca(box, pki.ca_file))
                     box.run("systemctl", "restart", "hal0d.service", timeout=60)
@@ -106,20 +75,3 @@ def test_install_guide_as_written(
     answer = json.loads(output)  # the last block: the chat completion
     assert answer["object"] == "chat.completion"
     assert answer["choices"][0]["message"]["content"]
-
-
-def run_block(box: Container, block: Block, variables: str) -> str:
-    """Run one block under `set -eu` after the placeholder variables and return its output;
-    a failing command fails the test, showing the block."""
-    script = f"set -eu\n{variables}\n{block.code}\n"
-    if block.where == "machine":
-        result = box.run("bash", "-c", f"cd {WORKDIR_INSIDE}\n{script}", check=False,
-                         timeout=240, env={"DEBIAN_FRONTEND": "noninteractive"})  # fmt: skip
-    else:
-        result = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
-                                check=False, timeout=120)  # fmt: skip
-    assert result.returncode == 0, (
-        f"docs/install.md block ({block.where}) exited {result.returncode}:\n{block.code}\n"
-        f"--- output:\n{result.stdout}{result.stderr}"
-    )
-    return result.stdout
