@@ -23,6 +23,7 @@ from hal0d.cli import huggingface
 from hal0d.cli.exits import EX_USAGE, CliError
 from hal0d.config import CatalogSource, GlobalConfig
 from hal0d.config.sizes import format_size
+from hal0d.config.token import TokenFileError, read_token
 from hal0d.store.catalog import Catalog, CatalogError, accepted_path, check_catalog
 from hal0d.store.http import ssl_context
 from hal0d.store.settings import settings_from_config
@@ -148,10 +149,6 @@ def _token(path: Path | None) -> str | None:
     if path is None:
         return None
     try:
-        token = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or error
-        raise CliError(f"hf_token_file {str(path)!r} cannot be read: {reason}") from None
-    if not token:
-        raise CliError(f"hf_token_file {str(path)!r} is empty; put one Hugging Face token in it")
-    return token
+        return read_token(path)
+    except TokenFileError as error:
+        raise CliError(f"hf_token_file {str(path)!r} {error}") from None
