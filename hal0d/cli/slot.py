@@ -22,15 +22,8 @@ from hal0d.config.load import SLOTS_DIR, load_global
 from hal0d.config.parse import TomlFileError, read_toml
 from hal0d.contract import ERROR_PREFIX
 
-# `slot add` options and the slot file keys they set, in the order they are written.
-ADD_OPTIONS = {
-    "context": "context",
-    "threads": "threads",
-    "gpu_layers": "gpu_layers",
-    "port": "port",
-    "idle_after": "idle_after",
-    "unload_after": "unload_after",
-}
+# `slot add` options that write the slot file key of the same name, in this order.
+ADD_OPTIONS = ("context", "threads", "gpu_layers", "port", "idle_after", "unload_after")
 NOT_RUNNING_NOTE = "hal0d is not running: it reads the change when it starts"
 FALL_BACK_ERRORS = ("org.freedesktop.DBus.Error.UnknownMethod", ERROR_PREFIX + "InvalidArgument")
 
@@ -70,7 +63,7 @@ def add(args: argparse.Namespace, out: TextIO) -> int:
             f"slot {args.name} exists ({file}); change it with `hal0ctl slot set "
             f"{args.name} KEY=VALUE`, or remove it first with `hal0ctl slot remove {args.name}`"
         )
-    settings = {key: getattr(args, option) for option, key in ADD_OPTIONS.items()}
+    settings = {key: getattr(args, key) for key in ADD_OPTIONS}
     typed = {key: slot_edit.typed(key, text) for key, text in settings.items() if text}
     if args.autostart:
         typed["autostart"] = True
@@ -192,7 +185,10 @@ def remove(args: argparse.Namespace, out: TextIO) -> int:
     slot_edit.remove(file)
     print(f"removed {file}; the model stays in the store", file=out)
     _reload(out)
-    if digest:
+    if args.delete_model:
+        if not digest:
+            print(f"hal0d knows no model of slot {args.name}; nothing to delete", file=out)
+            return EX_OK
         return _delete_model(digest, args.name, out)
     return EX_OK
 
