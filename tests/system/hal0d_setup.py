@@ -46,3 +46,13 @@ def place_model(container: Container, sha256: str, data: bytes) -> None:
 
 def forget_model(container: Container, sha256: str) -> None:
     container.run("rm", "-f", f"{MODELS}/{sha256}.gguf")
+
+
+def remove_slots(container: Container, names: tuple[str, ...]) -> None:
+    """Stop hal0d and these slots' units (failed ones reset), and remove their files."""
+    container.run("systemctl", "stop", "hal0d.service", check=False, timeout=60)
+    for name in names:
+        unit = f"hal0-slot@{name}.service"
+        container.run("systemctl", "stop", unit, check=False, timeout=120)
+        container.run("systemctl", "reset-failed", unit, check=False)
+        container.path(f"/etc/hal0/slots/{name}.toml").unlink(missing_ok=True)

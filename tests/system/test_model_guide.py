@@ -20,7 +20,7 @@ import pytest
 
 from tests.support.hfserver import HfServer, Repo
 from tests.system.conftest import Model, free_port
-from tests.system.hal0d_setup import write_hal0_toml
+from tests.system.hal0d_setup import remove_slots, write_hal0_toml
 from tests.system.harness import catalog, guide
 from tests.system.harness.container import REPO, Container
 
@@ -84,12 +84,7 @@ def guide_setup(
     finally:
         server.close()
         hub.close()
-        container.run("systemctl", "stop", "hal0d.service", check=False, timeout=60)
-        for name in SLOTS:
-            unit = f"hal0-slot@{name}.service"
-            container.run("systemctl", "stop", unit, check=False, timeout=120)
-            container.run("systemctl", "reset-failed", unit, check=False)
-            container.path(f"/etc/hal0/slots/{name}.toml").unlink(missing_ok=True)
+        remove_slots(container, SLOTS)
         container.path(KEY_FILE).unlink(missing_ok=True)
         write_hal0_toml(container)
 

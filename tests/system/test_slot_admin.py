@@ -29,7 +29,7 @@ import pytest
 from tests.support import gguf_model, tls
 from tests.support.hfserver import HfServer, Repo
 from tests.system.conftest import CACHE, Model, free_port
-from tests.system.hal0d_setup import MODELS, forget_model, write_hal0_toml
+from tests.system.hal0d_setup import MODELS, forget_model, remove_slots, write_hal0_toml
 from tests.system.harness import catalog
 from tests.system.harness.container import MODELS_DIR, Container
 
@@ -121,11 +121,7 @@ def hal0d(
     container.run("systemd-tmpfiles", "--create")
     container.run("systemctl", "restart", DAEMON, timeout=60)
     yield container
-    container.run("systemctl", "stop", DAEMON, check=False, timeout=60)
-    for name in SLOTS:
-        container.run("systemctl", "stop", f"hal0-slot@{name}.service", check=False, timeout=120)
-        container.run("systemctl", "reset-failed", f"hal0-slot@{name}.service", check=False)
-        container.path(f"/etc/hal0/slots/{name}.toml").unlink(missing_ok=True)
+    remove_slots(container, SLOTS)
     container.path(TOKEN_INSIDE).unlink(missing_ok=True)
     write_hal0_toml(container)
 
