@@ -17,7 +17,7 @@ from hal0d.cli import huggingface, slot_edit, slot_source
 from hal0d.cli.auth import polkit_agent
 from hal0d.cli.client import Hal0Client, interactive, run
 from hal0d.cli.exits import EX_CONFIG, EX_NOT_AUTHORIZED, EX_NOT_RUNNING, EX_OK, EX_USAGE, CliError
-from hal0d.config import GlobalConfig, config_dir
+from hal0d.config import GlobalConfig, Severity, config_dir
 from hal0d.config.load import SLOTS_DIR, load_global
 from hal0d.config.parse import TomlFileError, read_toml
 from hal0d.contract import ERROR_PREFIX
@@ -46,8 +46,8 @@ def _require_root(verb: str) -> None:
 def _global(directory: Path) -> GlobalConfig:
     config, problems = load_global(directory)
     if config is None:
-        errors = "; ".join(str(p) for p in problems)
-        raise CliError(f"hal0.toml has errors, fix them first: {errors}", EX_CONFIG)
+        errors = "; ".join(str(p) for p in problems if p.severity is Severity.ERROR)
+        raise CliError(f"fix hal0.toml first: {errors}", EX_CONFIG)
     return config
 
 
