@@ -10,11 +10,11 @@ carry ``X-Error-Code`` (``RepoNotFound``, ``GatedRepo``, ``RevisionNotFound``,
 ``EntryNotFound``) as the hub's do; a gated repository answers 401 unless the request carries
 ``Authorization: Bearer TOKEN`` with the right token.
 
-Both origins are HTTPS servers on loopback with the test CA's certificate; the hub listens on
-``127.0.0.1`` and the CDN on ``localhost`` (another port too), so they are different origins
-by scheme, host and port. Each records every request it saw (method, path, headers), so
-tests can say which origin was contacted and what it was sent. The CDN serves the object by
-its SHA-256, with ``Range`` (``bytes=N-``) for resumed pulls.
+Both origins are HTTPS servers on 127.0.0.1 with the test CA's certificate, on two ports: two
+origins (scheme, host, port), as huggingface.co and its CDN are, without relying on a name
+that a container's /etc/hosts may lack. Each records every request it saw (method, path,
+headers), so tests can say which origin was contacted and what it was sent. The CDN serves
+the object by its SHA-256, with ``Range`` (``bytes=N-``) for resumed pulls.
 """
 
 from __future__ import annotations
@@ -60,13 +60,13 @@ class Repo:
 class _Origin:
     """One HTTPS server in a thread, recording what it saw."""
 
-    def __init__(self, host: str, pki: TestPki, handler: type[BaseHTTPRequestHandler]) -> None:
+    def __init__(self, pki: TestPki, handler: type[BaseHTTPRequestHandler]) -> None:
         self.seen: list[Seen] = []
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.server.socket = pki.server_context().wrap_socket(self.server.socket, server_side=True)
         self.server.origin = self  # type: ignore[attr-defined]
-        self.url = f"https://{host}:{self.server.server_address[1]}"
+        self.url = f"https://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -92,8 +92,8 @@ class HfServer:
     def __init__(self, pki: TestPki) -> None:
         self.repos: dict[str, Repo] = {}
         self.renamed: dict[str, str] = {}  # old repo id → new one
-        self.hub = _Origin("127.0.0.1", pki, _HubHandler)
-        self.cdn = _Origin("localhost", pki, _CdnHandler)
+        self.hub = _Origin(pki, _HubHandler)
+        self.cdn = _Origin(pki, _CdnHandler)
         self.hub.server.hf = self  # type: ignore[attr-defined]
         self.cdn.server.hf = self  # type: ignore[attr-defined]
 
