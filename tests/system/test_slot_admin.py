@@ -33,7 +33,9 @@ from tests.system.hal0d_setup import MODELS, forget_model, remove_slots, write_h
 from tests.system.harness import catalog
 from tests.system.harness.container import MODELS_DIR, Container
 
-pytestmark = pytest.mark.timeout(300)
+# trixie too: hal0ctl resolves and hal0d pulls with that release's httpx (0.28, not 0.23),
+# and the token must stay with the hub on both.
+pytestmark = [pytest.mark.timeout(300), pytest.mark.trixie]
 DAEMON = "hal0d.service"
 TOKEN = "hf_system_tier_token"  # noqa: S105 - a test token
 TOKEN_INSIDE = "/etc/hal0/hf-token"  # noqa: S105 - a path
