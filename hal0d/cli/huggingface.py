@@ -126,7 +126,10 @@ def resolve(file: HfFile, endpoint: str, token: str | None, context: ssl.SSLCont
             try:
                 response = client.head(url, headers=headers)
             except httpx.HTTPError as error:
-                raise CliError(f"cannot reach {endpoint} for {url}: {error}") from None
+                raise CliError(
+                    f"cannot reach {endpoint} for {url}: {error or type(error).__name__}; check "
+                    "the network and hf_endpoint in hal0.toml (a mirror's CA goes in ca_file)"
+                ) from None
             location = response.headers.get("location", "")
             target = urlsplit(location)
             if response.status_code in REDIRECTS and location and not target.netloc:
