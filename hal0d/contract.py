@@ -20,4 +20,7 @@ ACTION_SLOT_WAKE = "org.hal0.slot.wake"
 SLOT_UNIT_TEMPLATE = "hal0-slot@{}.service"
 DAEMON_UNIT = "hal0d.service"
 DAEMON_USER = "_hal0"  # User= of hal0d.service, from sysusers.d
+# Group= of hal0d.service; its SupplementaryGroups= add DAEMON_USER's own group, so hal0d reads
+# root:_hal0 0640 secrets (hf_token_file) that members of group hal0 cannot.
+DAEMON_GROUP = "hal0"
 ROUTER_UNIT = "hal0-router.service"

@@ -9,6 +9,7 @@ Nothing here raises for a path it cannot reach: a directory on the way that the 
 enter is a finding (named in the sentence), not a PermissionError.
 """
 
+import grp
 import json
 import os
 import pwd
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from hal0d.contract import DAEMON_USER
+from hal0d.contract import DAEMON_GROUP, DAEMON_USER
 
 READ = "read"
 EXECUTE = "execute"
@@ -99,10 +100,23 @@ def checker_for(user: str = DAEMON_USER) -> tuple[Checker, str | None]:
     return Checker(user, entry), None
 
 
+def groups_of(user: pwd.struct_passwd) -> tuple[int, list[int]]:
+    """The gid and groups ``user`` runs with: hal0d's user as hal0d.service runs it (Group=
+    plus its own group), any other user as a login would."""
+    groups = os.getgrouplist(user.pw_name, user.pw_gid)
+    if user.pw_name != DAEMON_USER:
+        return user.pw_gid, groups
+    try:
+        gid = grp.getgrnam(DAEMON_GROUP).gr_gid
+    except KeyError:  # the package is not installed: check with the user's own group
+        return user.pw_gid, groups
+    return gid, sorted({gid, *groups})
+
+
 def _problems_as(user: pwd.struct_passwd, needs: Sequence[Need]) -> list[str | None]:
     """Fork, become ``user`` in the child, report through a pipe. check-config is a
     single-threaded command, so a bare fork is safe here."""
-    groups = os.getgrouplist(user.pw_name, user.pw_gid)
+    gid, groups = groups_of(user)
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child; its report is what the tests check
@@ -110,7 +124,7 @@ def _problems_as(user: pwd.struct_passwd, needs: Sequence[Need]) -> list[str | N
         try:
             os.close(read_end)
             os.setgroups(groups)
-            os.setgid(user.pw_gid)
+            os.setgid(gid)
             os.setuid(user.pw_uid)
             os.write(write_end, json.dumps([problem(need) for need in needs]).encode())
             code = 0

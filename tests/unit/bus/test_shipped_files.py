@@ -59,7 +59,10 @@ def test_unit_essentials() -> None:
     for line in (
         "Type=notify",
         f"BusName={contract.BUS_NAME}",
-        "User=_hal0",
+        f"User={contract.DAEMON_USER}",
+        # check-config checks paths with these groups (hal0d.config.access.groups_of)
+        f"Group={contract.DAEMON_GROUP}",
+        f"SupplementaryGroups={contract.DAEMON_USER}",
         "ExecReload=/bin/kill -HUP $MAINPID",
         "StateDirectory=hal0",
     ):
