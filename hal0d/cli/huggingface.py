@@ -22,6 +22,7 @@ import httpx
 from hal0d import __version__
 from hal0d.cli.exits import EX_USAGE, CliError
 from hal0d.config.reader import control_character
+from hal0d.store.credentials import origin_of
 
 SCHEME = "hf://"
 REFUSED_PREFIXES = {"datasets/": "dataset", "spaces/": "Space"}
@@ -103,13 +104,6 @@ def parse(source: str) -> HfFile:
     return file
 
 
-def origin(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port) with the scheme's default port filled in."""
-    parts = urlsplit(url)
-    port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
-    return parts.scheme, (parts.hostname or "").lower(), port
-
-
 def resolve(file: HfFile, endpoint: str, token: str | None, context: ssl.SSLContext) -> Pinned:
     """Ask hf_endpoint about ``file``; CliError naming the reason if it cannot be pinned."""
     url = file.url(endpoint)
@@ -121,7 +115,7 @@ def resolve(file: HfFile, endpoint: str, token: str | None, context: ssl.SSLCont
     ) as client:
         for _ in range(MAX_REDIRECTS + 1):
             headers = {}
-            if token and origin(url) == origin(endpoint):
+            if token and origin_of(url) == origin_of(endpoint):
                 headers["Authorization"] = f"Bearer {token}"
             try:
                 response = client.head(url, headers=headers)

@@ -141,12 +141,6 @@ def test_what_the_hub_refuses_is_named(
     assert said in str(caught.value)
 
 
-def test_origins_compare_scheme_host_and_port() -> None:
-    assert huggingface.origin("https://HF.co/x") == huggingface.origin("https://hf.co:443/y")
-    assert huggingface.origin("https://hf.co/x") != huggingface.origin("https://hf.co:8443/x")
-    assert huggingface.origin("https://hf.co/x") != huggingface.origin("http://hf.co/x")
-
-
 def test_an_unreachable_hub_says_what_to_check(hub: HfServer, tmp_path: Path) -> None:
     (tmp_path / "other").mkdir()
     other = tls.make_pki(tmp_path / "other")  # a CA the client does not trust
