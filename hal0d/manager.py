@@ -32,7 +32,9 @@ from hal0d.store.catalog import CatalogEntry
 from hal0d.store.layout import check_sha256
 from hal0d.store.progress import PullPhase
 from hal0d.store.prune import PruneReport
+from hal0d.store.scrub import Damage
 from hal0d.store.verified import StoredModel
+from hal0d.verify_run import VerifyProgress, VerifyRun
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,12 @@ class Store(Protocol):
     async def prune(self, referenced: Mapping[str, str]) -> PruneReport: ...
     async def delete(self, sha256: str) -> int: ...
     async def models(self) -> list[StoredModel]: ...
+    async def verify(
+        self,
+        digests: list[str],
+        progress: Callable[[int], None],
+        damaged: Callable[[Damage], None],
+    ) -> None: ...
 
 
 class ConfigurableBackend(SlotBackend, Protocol):
@@ -82,6 +90,11 @@ class ConfigurableBackend(SlotBackend, Protocol):
     def resolve_model(self, model: str) -> CatalogEntry:
         """The catalog entry ``model`` names in the catalogs held; InvalidArgumentError if
         none lists it. Never fetches."""
+        ...
+
+    def mark_damaged(self, damage: Damage) -> None:
+        """A verify found this model damaged (it is in quarantine now): every slot that is
+        configured with it or runs it says so in LastError until a pull restores it."""
         ...
 
 
@@ -181,6 +194,7 @@ class Manager:
         self._listeners: list[Listener] = []
         self._reload_lock = asyncio.Lock()
         self._llama_server_problem: str | None = None  # as last checked, off the event loop
+        self._verify_run = VerifyRun(backend.mark_damaged, self._changed)
         backend.subscribe(self._on_view)
 
     # -- reading ---------------------------------------------------------------------------
@@ -286,6 +300,24 @@ class Manager:
         stored = await self._need_store().models()
         return [(m, sorted({use.slot for use in uses.get(m.sha256, [])})) for m in stored]
 
+    @property
+    def verify_progress(self) -> VerifyProgress:
+        return self._verify_run.progress
+
+    async def verify(self, sha256: str, auth: Authorizer) -> None:
+        """Re-hash one stored model ("" = all) in the background; returns once started.
+        BusyError while a run goes on, NoModelError if that digest is not stored."""
+        wanted = check_sha256(sha256) if sha256 else None
+        self._require_running()
+        await auth.require(ACTION_MODEL_MANAGE)
+        store = self._need_store()
+        models = await store.models()
+        if wanted is not None:
+            models = [model for model in models if model.sha256 == wanted]
+            if not models:
+                raise NoModelError(f"model {wanted} is not in the store; nothing to verify")
+        self._verify_run.start(store, models)
+
     async def delete_model(self, sha256: str, auth: Authorizer) -> None:
         """Delete one stored model nothing uses: BusyError naming each use otherwise."""
         sha256 = check_sha256(sha256)
@@ -294,6 +326,8 @@ class Manager:
         store = self._need_store()
         if not store.has(sha256):
             raise NoModelError(f"model {sha256} is not in the store; nothing to delete")
+        if self._verify_run.running:
+            raise BusyError(f"a verify is running; delete model {sha256} once it is done")
         uses = self._backend.model_uses().get(sha256)
         if uses:
             raise BusyError(

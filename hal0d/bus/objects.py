@@ -32,8 +32,9 @@ from hal0d.slots.view import SlotView
 
 INTERFACE_REVISION = 3
 READ = PropertyAccess.READ
-# Each progress signal carries all three, so a client never has to combine signals.
+# Each progress signal carries all of its group, so a client never has to combine signals.
 PROGRESS = ("Phase", "BytesDone", "BytesTotal")
+VERIFY_PROGRESS = ("VerifyPhase", "VerifyBytesDone", "VerifyBytesTotal", "VerifyDamaged")
 
 
 class CallerAuthorizer:
@@ -51,11 +52,16 @@ class CallerAuthorizer:
 
 def manager_properties(manager: Manager) -> dict[str, Any]:
     progress = manager.progress
+    verify = manager.verify_progress
     return {
         "Status": wire_text(manager.status),
         "Phase": progress.phase,
         "BytesDone": progress.bytes_done,
         "BytesTotal": progress.bytes_total,
+        "VerifyPhase": str(verify.phase),
+        "VerifyBytesDone": verify.bytes_done,
+        "VerifyBytesTotal": verify.bytes_total,
+        "VerifyDamaged": list(verify.damaged),
     }
 
 
@@ -97,7 +103,8 @@ class ManagerObject(ServiceInterface):
         super().__init__(MANAGER_INTERFACE)
         self._manager = manager
         self._polkit = polkit
-        self.throttle = PropertyThrottle(self.emit_properties_changed, together=PROGRESS)
+        groups = (PROGRESS, VERIFY_PROGRESS)
+        self.throttle = PropertyThrottle(self.emit_properties_changed, together=groups)
         self.throttle.seed(manager_properties(manager))
 
     def refresh(self) -> None:
@@ -132,6 +139,22 @@ class ManagerObject(ServiceInterface):
     @dbus_property(access=READ, name="BytesTotal")
     def bytes_total(self) -> "t":
         return self.throttle.current("BytesTotal")
+
+    @dbus_property(access=READ, name="VerifyPhase")
+    def verify_phase(self) -> "s":
+        return self.throttle.current("VerifyPhase")
+
+    @dbus_property(access=READ, name="VerifyBytesDone")
+    def verify_bytes_done(self) -> "t":
+        return self.throttle.current("VerifyBytesDone")
+
+    @dbus_property(access=READ, name="VerifyBytesTotal")
+    def verify_bytes_total(self) -> "t":
+        return self.throttle.current("VerifyBytesTotal")
+
+    @dbus_property(access=READ, name="VerifyDamaged")
+    def verify_damaged(self) -> "as":
+        return self.throttle.current("VerifyDamaged")
 
     @method(name="ListSlots")
     @boundary
@@ -186,7 +209,26 @@ class ManagerObject(ServiceInterface):
     @boundary
     async def prune(self) -> "t":
         report = await self._manager.prune(self._auth())
-        return int(getattr(report, "freed_bytes", 0))
+        return report.freed_bytes
+
+    @method(name="PruneReport")
+    @boundary
+    async def prune_report(self) -> "a(sts)":
+        report = await self._manager.prune(self._auth())
+        return [[entry.item, entry.size, wire_text(entry.why)] for entry in report.entries]
+
+    @method(name="ListModels")
+    @boundary
+    async def list_models(self) -> "a(stast)":
+        return [
+            [model.sha256, model.size, slots, model.last_verified]
+            for model, slots in await self._manager.models()
+        ]
+
+    @method(name="Verify")
+    @boundary
+    async def verify(self, sha256: "s") -> None:
+        await self._manager.verify(sha256, self._auth())
 
     @method(name="Reload")
     @boundary
@@ -212,7 +254,7 @@ class SlotObject(ServiceInterface):
         self._polkit = polkit
         self._view = view
         self.object_path = slot_path(view.name)
-        self.throttle = PropertyThrottle(self.emit_properties_changed, together=PROGRESS)
+        self.throttle = PropertyThrottle(self.emit_properties_changed, together=(PROGRESS,))
         self.throttle.seed(slot_properties(view))
 
     def update(self, view: SlotView) -> None:

@@ -18,10 +18,13 @@ Emit = Callable[[dict[str, Any]], None]
 
 class PropertyThrottle:
     def __init__(
-        self, emit: Emit, interval: float = DEFAULT_INTERVAL, together: tuple[str, ...] = ()
+        self,
+        emit: Emit,
+        interval: float = DEFAULT_INTERVAL,
+        together: tuple[tuple[str, ...], ...] = (),
     ) -> None:
-        """``together``: properties that always travel as a group (Phase with the byte
-        counters), so each progress signal is complete on its own."""
+        """``together``: groups of properties that always travel as one (Phase with the
+        byte counters), so each progress signal is complete on its own."""
         self._emit = emit
         self._interval = interval
         self._together = together
@@ -60,10 +63,9 @@ class PropertyThrottle:
         self._pending.clear()
         if not changed:
             return
-        if any(name in changed for name in self._together):
-            for name in self._together:
-                if name in self._latest:
-                    changed[name] = self._latest[name]
+        for group in self._together:
+            if any(name in changed for name in group):
+                changed.update({name: self._latest[name] for name in group if name in self._latest})
         self._published.update(changed)
         self._last_emit = time.monotonic()
         self._emit(changed)

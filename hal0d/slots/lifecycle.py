@@ -1,8 +1,9 @@
 """A slot's state as a pure function of what hal0d observes.
 
 Inputs: the unit's properties from systemd, the slot's pull progress, the last health/traffic
-probe, the time of the last traffic, and the clock. Output: the state, a LastError sentence and
-the time at which the answer would change by the clock alone (so the caller re-derives then).
+probe, the time of the last traffic, what a verify found, and the clock. Output: the state, a
+LastError sentence and the time at which the answer would change by the clock alone (so the
+caller re-derives then).
 
 systemd facts this encodes (v252):
 - A crash passes through failed/failed before auto-restart (activating/auto-restart), with no
@@ -15,10 +16,10 @@ systemd facts this encodes (v252):
 """
 
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hal0d.contract import SLOT_UNIT_TEMPLATE
-from hal0d.errors import Hal0Error, UnitError
+from hal0d.errors import Hal0Error, IntegrityError, UnitError
 from hal0d.slots.state import SlotState
 from hal0d.store.progress import ProgressSnapshot, PullPhase
 
@@ -63,6 +64,7 @@ class Observations:
     refused_name: str = ""  # the org.hal0.Error.* name of that refusal
     load_requested: bool = False  # Load accepted; systemd has not shown its start job yet
     start_failed: str = ""  # the last start job ended without starting the unit: why
+    damaged: str = ""  # a verify found the slot's model damaged (now in quarantine): why
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,17 @@ class Derived:
 
 
 def derive(obs: Observations) -> Derived:
+    derived = _derive(obs)
+    if not obs.damaged or derived.state is SlotState.PULLING:
+        return derived
+    if derived.state is SlotState.OFFLINE:  # it cannot start from that file
+        return Derived(SlotState.ERROR, obs.damaged, last_error_name=IntegrityError.dbus_name)
+    if derived.last_error:
+        return derived
+    return replace(derived, last_error=obs.damaged, last_error_name=IntegrityError.dbus_name)
+
+
+def _derive(obs: Observations) -> Derived:
     pull = obs.pull
     if pull is not None and not pull.phase.is_final:
         return Derived(SlotState.PULLING)

@@ -42,6 +42,7 @@ from hal0d.slots.view import SlotListener, SlotView
 from hal0d.slots.watcher import SlotWatcher
 from hal0d.store.catalog import CatalogEntry
 from hal0d.store.progress import ProgressSnapshot
+from hal0d.store.scrub import Damage
 from hal0d.systemd.units import SLOT_UNIT_PATTERN, slot_from_unit, slot_unit
 from hal0d.tasks import TaskSet
 
@@ -89,6 +90,15 @@ class SlotSupervisor:
 
     def resolve_model(self, model: str) -> CatalogEntry:
         return self._models.resolver.resolve_held(model, self._config.global_)
+
+    def mark_damaged(self, damage: Damage) -> None:
+        for record in self._records.values():
+            uses = (record.wanted_sha256, record.tracker.sha256)  # configured, or running
+            if not record.removed and damage.sha256 in uses:
+                hint = f"pull it again to restore it: hal0ctl pull {record.name}"
+                record.tracker.damage = (damage.sha256, f"{damage.sentence()}; {hint}")
+                log.error("slot %s: %s", record.name, damage.sentence())
+                self._watcher.publish(record)
 
     # -- lifecycle of the supervisor -----------------------------------------------------
 
@@ -283,6 +293,8 @@ class SlotSupervisor:
 
     async def _finish_pull(self, record: SlotRecord) -> None:
         path = await self._models.finish_pull(record, self._config.global_)
+        if path is not None:
+            self._restored(path.stem)
         force = record.pending_load
         record.pending_load = None
         if path is None or force is None or self._records.get(record.name) is not record:
@@ -296,6 +308,13 @@ class SlotSupervisor:
             record.tracker.refused, record.tracker.load_requested = str(error), False
             record.tracker.refused_name = error.dbus_name
             self._watcher.publish(record)
+
+    def _restored(self, sha256: str) -> None:
+        """A pull put verified bytes of ``sha256`` back: no slot's model is damaged now."""
+        for record in self._records.values():
+            if record.tracker.damage is not None and record.tracker.damage[0] == sha256:
+                record.tracker.damage = None
+                self._watcher.publish(record)
 
     async def _launch(self, record: SlotRecord, verb: str, force: bool) -> None:
         others = list(self._records.values())

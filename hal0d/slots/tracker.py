@@ -47,6 +47,7 @@ class SlotTracker:
         self.refused_name = ""  # the org.hal0.Error.* name of that refusal
         self.pending = ""  # a configured change the running unit has not taken yet
         self.start_failed = ""  # the last start job ended without starting the unit
+        self.damage: tuple[str, str] | None = None  # (digest, why) a verify found damaged
         self.load_requested = False  # until systemd shows the start job (or the unit up)
         self.last_activity: float | None = None
         self._activity_counters: tuple[int, int, int] | None = None
@@ -130,6 +131,7 @@ class SlotTracker:
             refused_name=self.refused_name,
             load_requested=self.load_requested,
             start_failed=self.start_failed,
+            damaged=self.damage[1] if self.damage and self.damage[0] == self.sha256 else "",
         )
 
     def update(self, now: float) -> bool:

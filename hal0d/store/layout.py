@@ -16,7 +16,7 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +98,10 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def hash_file(path: Path, chunk_size: int = 4 << 20) -> tuple[str, int]:
-    """SHA-256 hex digest and size of a file."""
+def hash_file(
+    path: Path, chunk_size: int = 4 << 20, progress: Callable[[int], None] | None = None
+) -> tuple[str, int]:
+    """SHA-256 hex digest and size of a file; ``progress(n)`` after each block of n bytes."""
     digest = hashlib.sha256()
     size = 0
     buf = bytearray(chunk_size)
@@ -108,6 +110,8 @@ def hash_file(path: Path, chunk_size: int = 4 << 20) -> tuple[str, int]:
         while n := f.readinto(buf):
             digest.update(view[:n])
             size += n
+            if progress is not None:
+                progress(n)
     return digest.hexdigest(), size
 
 

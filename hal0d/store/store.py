@@ -23,7 +23,7 @@ from hal0d.store.errors import InsecureUrlError, PullCancelledError
 from hal0d.store.layout import Layout, StoreLock, check_sha256
 from hal0d.store.progress import Progress, ProgressSnapshot, PullPhase
 from hal0d.store.prune import PruneReport, delete_model, prune
-from hal0d.store.scrub import scrub
+from hal0d.store.scrub import Damage, check_models, scrub
 from hal0d.store.settings import StoreSettings
 from hal0d.store.verified import StoredModel, stored_models
 
@@ -170,6 +170,8 @@ class ModelStore:
         self._client_factory = client_factory or (lambda: http.make_client(settings))
         self._lock = StoreLock(self.layout.lock_path)
         self._running: dict[str, _Download] = {}
+        self._stopping = threading.Event()
+        self._verifying: set[asyncio.Future[None]] = set()
         self._open = False
 
     async def open(self) -> None:
@@ -184,6 +186,8 @@ class ModelStore:
         self._open = True
 
     async def close(self) -> None:
+        self._stopping.set()  # a verify run stops at its next block
+        await asyncio.gather(*self._verifying, return_exceptions=True)
         for download in list(self._running.values()):
             for handle in list(download.handles):
                 handle.cancel()
@@ -218,6 +222,44 @@ class ModelStore:
         self._running[key] = download
         download.task.add_done_callback(lambda _: self._forget(key, download))
         return download.attach()
+
+    async def verify(
+        self,
+        digests: list[str],
+        progress: Callable[[int], None],
+        damaged: Callable[[Damage], None],
+    ) -> None:
+        """Re-hash each stored model in turn, in a thread of its own: an intact one is
+        recorded as verified now, a damaged one moved to quarantine and then reported with
+        ``damaged(damage)``; ``progress(n)`` after each block of n bytes. Both run on the
+        event loop. A model deleted meanwhile is skipped; closing the store stops the run
+        (`VerifyAborted`)."""
+        self._require_open()
+        digests = [check_sha256(digest) for digest in digests]
+        loop = asyncio.get_running_loop()
+
+        def advanced(count: int) -> None:
+            loop.call_soon_threadsafe(progress, count)
+
+        def found(damage: Damage) -> None:
+            loop.call_soon_threadsafe(damaged, damage)
+
+        def run() -> None:
+            with edge(f"verifying the stored models in {self.layout.models_dir}"):
+                limit = self.settings.quarantine_max_bytes
+                check_models(
+                    self.layout,
+                    digests,
+                    limit,
+                    progress=advanced,
+                    damaged=found,
+                    abort=self._stopping,
+                )
+
+        run_future = asyncio.ensure_future(_in_thread("hal0d-verify", run))
+        self._verifying.add(run_future)
+        run_future.add_done_callback(self._verifying.discard)
+        await asyncio.shield(run_future)
 
     async def scrub(self, sha256: str) -> bool:
         """Re-hash a stored model; False if it is missing or damaged (then quarantined)."""

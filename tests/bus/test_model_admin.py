@@ -1,5 +1,6 @@
-"""The store's methods of InterfaceRevision 3 on a real hal0d, called with busctl (an
-independent client) and dbus-fast: ResolveModel, DeleteModel; who polkit is asked about."""
+"""The store's methods of InterfaceRevision 3 on a real hal0d, called with busctl and gdbus
+(independent clients): ResolveModel, DeleteModel, ListModels, Verify with its properties and
+signals, PruneReport; who polkit is asked about."""
 
 import hashlib
 import json
@@ -9,10 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.bus.harness import Daemon, busctl, iter_lines, start_daemon, write_slot
+from tests.bus.harness import (
+    Daemon,
+    Monitor,
+    ThrottledServer,
+    busctl,
+    iter_lines,
+    start_daemon,
+    wait_for_property,
+    write_slot,
+)
 
 NAME = "org.hal0.Manager1"
 MANAGER = "/org/hal0/Manager1"
+SLOT = "org.hal0.Slot1"
 STORED = b"a model nothing uses" * 100
 CONFIGURED = b"the model of slot chat" * 100
 CATALOG_MODEL = {"url": "https://models.example.org/qwen.gguf", "sha256": "c" * 64, "size": 4096}
@@ -23,9 +34,18 @@ def digest(data: bytes) -> str:
 
 
 @pytest.fixture
-def hal0d(bus_address: str, polkit: tuple[Path, Path], tmp_path: Path) -> Iterator[Daemon]:
-    """hal0d with a local catalog (checksum mode), slot chat configured with a stored model,
-    and a second stored model no slot uses."""
+def server() -> Iterator[ThrottledServer]:
+    serving = ThrottledServer(CONFIGURED, 64 << 20)
+    yield serving
+    serving.close()
+
+
+@pytest.fixture
+def hal0d(
+    bus_address: str, polkit: tuple[Path, Path], tmp_path: Path, server: ThrottledServer
+) -> Iterator[Daemon]:
+    """hal0d with a local catalog (checksum mode), slot chat configured with a stored model
+    (served over loopback too, for a pull to restore it), and a stored model no slot uses."""
     polkit[0].write_text("{}")
     etc, state = tmp_path / "etc", tmp_path / "state"
     catalog = tmp_path / "catalog.toml"
@@ -43,7 +63,7 @@ def hal0d(bus_address: str, polkit: tuple[Path, Path], tmp_path: Path) -> Iterat
         f'keys_dir = "{state / "keys"}"\nllama_server = "/bin/true"\n'
         f'[[catalogs]]\nname = "local"\nurl = "{catalog}"\nverify = "checksum"\n'
     )
-    chat = {"url": "https://127.0.0.1:1/chat.gguf", "sha256": digest(CONFIGURED), "size": 2200}
+    chat = {"url": server.url, "sha256": digest(CONFIGURED), "allow_http": True}
     write_slot(etc, "chat", chat)
     models = state / "models"
     models.mkdir(parents=True)
@@ -123,3 +143,72 @@ def gdbus_call(address: str, method: str, *args: str) -> str:
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     return result.stdout + result.stderr
+
+
+def test_list_models_is_open_to_everyone(
+    hal0d: Daemon, bus_address: str, polkit: tuple[Path, Path]
+) -> None:
+    polkit[0].write_text(json.dumps({"deny_all": True}))
+    answer = json.loads(call(bus_address, "ListModels"))
+    assert answer["type"] == "a(stast)"
+    assert sorted(answer["data"][0]) == sorted(
+        [[digest(CONFIGURED), len(CONFIGURED), ["chat"], 0], [digest(STORED), len(STORED), [], 0]]
+    )
+
+
+def test_verify_finds_the_damaged_model_and_a_pull_restores_it(
+    hal0d: Daemon, bus_address: str, polkit: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, log = polkit
+    models = tmp_path / "state" / "models"
+    (models / f"{digest(CONFIGURED)}.gguf").write_bytes(b"corrupted behind hal0d's back")
+    monitor = Monitor(bus_address, f"type='signal',sender='{NAME}',path='{MANAGER}'")
+    try:
+        call(bus_address, "Verify", "s", "")
+        assert list(iter_lines(log))[-1]["action"] == "org.hal0.model.manage"
+        seen = monitor.wait_for(lambda text: '"done"' in text)
+    finally:
+        monitor.stop()
+    signal = seen[seen.rindex("PropertiesChanged") :]
+    for name in ("VerifyPhase", "VerifyBytesDone", "VerifyBytesTotal", "VerifyDamaged"):
+        assert f'"{name}"' in signal, signal  # the group travels together
+    damaged = get(bus_address, MANAGER, NAME, "VerifyDamaged")
+    assert damaged == f'as 1 "{digest(CONFIGURED)}"'
+    assert not (models / f"{digest(CONFIGURED)}.gguf").exists()
+    assert (models / f"{digest(STORED)}.gguf").exists()
+    chat = "/org/hal0/Manager1/slot/chat"
+    assert get(bus_address, chat, SLOT, "LastErrorName") == 's "org.hal0.Error.Integrity"'
+    assert "hal0ctl pull chat" in get(bus_address, chat, SLOT, "LastError")
+    assert get(bus_address, chat, SLOT, "State") == 's "error"'
+    busctl(bus_address, "call", NAME, chat, SLOT, "Pull")
+    wait_for_property(bus_address, chat, SLOT, "Phase", accept=lambda v: v == 's "done"')
+    assert get(bus_address, chat, SLOT, "LastErrorName") == 's ""'
+    assert (models / f"{digest(CONFIGURED)}.gguf").read_bytes() == CONFIGURED
+
+
+def test_verify_refusals(hal0d: Daemon, bus_address: str, polkit: tuple[Path, Path]) -> None:
+    assert "org.hal0.Error.InvalidArgument" in gdbus_call(bus_address, "Verify", "xyz")
+    assert "org.hal0.Error.NoModel" in gdbus_call(bus_address, "Verify", "e" * 64)
+    polkit[0].write_text(json.dumps({"deny_all": True}))
+    assert "org.hal0.Error.NotAuthorized" in gdbus_call(bus_address, "Verify", "''")
+    assert get(bus_address, MANAGER, NAME, "VerifyPhase") == 's ""'
+
+
+def test_prune_report_says_what_went_and_what_was_kept_and_why(
+    hal0d: Daemon, bus_address: str, polkit: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, log = polkit
+    answer = json.loads(call(bus_address, "PruneReport"))
+    assert list(iter_lines(log))[-1]["action"] == "org.hal0.model.manage"
+    assert answer["type"] == "a(sts)"
+    assert sorted(answer["data"][0]) == sorted(
+        [
+            [digest(CONFIGURED), len(CONFIGURED), "kept: used by slot chat (configured)"],
+            [digest(STORED), len(STORED), "removed: no slot uses it"],
+        ]
+    )
+    assert not (tmp_path / "state" / "models" / f"{digest(STORED)}.gguf").exists()
+
+
+def get(address: str, path: str, interface: str, prop: str) -> str:
+    return busctl(address, "get-property", NAME, path, interface, prop).stdout.strip()

@@ -23,6 +23,10 @@ MANAGER_PROPERTIES = {
     "Phase": 's ""',
     "BytesDone": "t 0",
     "BytesTotal": "t 0",
+    "VerifyPhase": 's ""',
+    "VerifyBytesDone": "t 0",
+    "VerifyBytesTotal": "t 0",
+    "VerifyDamaged": "as 0",
 }
 SLOT_PROPERTIES = {
     "Name": 's "b-2_x"',

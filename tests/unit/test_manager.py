@@ -42,6 +42,9 @@ class RecordingBackend:
     def models_in_use(self) -> set[str]:
         raise AssertionError("not used by these tests")
 
+    def mark_damaged(self, damage: object) -> None:
+        raise AssertionError("not used by these tests")
+
     def set(self, v: SlotView) -> None:
         self._views[v.name] = v
         for listener in self._listeners:

@@ -18,6 +18,7 @@ from hal0d.manager import Manager
 from hal0d.polkit import PolkitAuthority
 from hal0d.slots.state import SlotState
 from hal0d.slots.view import SlotView
+from hal0d.verify_run import VerifyProgress
 
 EMITS = "org.freedesktop.DBus.Property.EmitsChangedSignal"
 R = "read"
@@ -36,12 +37,19 @@ CONTRACT: dict[str, dict[str, object]] = {
         "method Reload": [],
         "method ResolveModel": [("s", "in"), ("s", "out"), ("s", "out"), ("t", "out")],  # rev. 3
         "method DeleteModel": [("s", "in")],  # revision 3
+        "method ListModels": [("a(stast)", "out")],  # revision 3
+        "method Verify": [("s", "in")],  # revision 3
+        "method PruneReport": [("a(sts)", "out")],  # revision 3
         "property Version": ("s", R),
         "property InterfaceRevision": ("u", R),
         "property Status": ("s", R),
         "property Phase": ("s", R),
         "property BytesDone": ("t", R),
         "property BytesTotal": ("t", R),
+        "property VerifyPhase": ("s", R),  # revision 3
+        "property VerifyBytesDone": ("t", R),  # revision 3
+        "property VerifyBytesTotal": ("t", R),  # revision 3
+        "property VerifyDamaged": ("as", R),  # revision 3
     },
     SLOT_INTERFACE: {
         "method Pull": [],
@@ -86,7 +94,9 @@ def members(interface: ET.Element) -> dict[str, object]:
 
 def objects() -> list[ServiceInterface]:
     manager: Any = SimpleNamespace(
-        status="ok", progress=SimpleNamespace(phase="", bytes_done=0, bytes_total=0)
+        status="ok",
+        progress=SimpleNamespace(phase="", bytes_done=0, bytes_total=0),
+        verify_progress=VerifyProgress(),
     )
     polkit = cast(PolkitAuthority, None)  # not asked: nothing is called
     view = SlotView(name="chat", state=SlotState.OFFLINE, unit="hal0-slot@chat.service")

@@ -13,6 +13,7 @@ from hal0d.manager import Manager
 from hal0d.polkit import PolkitAuthority
 from hal0d.slots.state import SlotState
 from hal0d.slots.view import SlotView
+from hal0d.verify_run import VerifyPhase, VerifyProgress
 
 POLKIT = cast(PolkitAuthority, None)  # not asked: nothing is called
 
@@ -23,6 +24,7 @@ class BrokenManager:
     def __init__(self) -> None:
         self.broken = False
         self.progress = SimpleNamespace(phase="", bytes_done=0, bytes_total=0)
+        self.verify_progress = VerifyProgress(VerifyPhase.DONE, 10, 10, ("a" * 64,))
 
     @property
     def status(self) -> str:
@@ -37,6 +39,8 @@ async def test_manager_getters_serve_the_cached_values() -> None:
     manager.broken = True
     assert exported.status == "1 offline"
     assert (exported.phase, exported.bytes_done, exported.bytes_total) == ("", 0, 0)
+    assert (exported.verify_phase, exported.verify_bytes_done) == ("done", 10)
+    assert (exported.verify_bytes_total, exported.verify_damaged) == (10, ["a" * 64])
 
 
 async def test_slot_getters_serve_the_view_as_published() -> None:

@@ -35,15 +35,19 @@ async def test_unchanged_values_are_not_sent() -> None:
 
 async def test_together_properties_always_travel_as_a_group() -> None:
     sent: list[dict[str, Any]] = []
-    group = ("Phase", "BytesDone", "BytesTotal")
-    throttle = PropertyThrottle(sent.append, interval=0.01, together=group)
+    groups = (("Phase", "BytesDone", "BytesTotal"), ("VerifyPhase", "VerifyBytesDone"))
+    throttle = PropertyThrottle(sent.append, interval=0.01, together=groups)
     throttle.seed({"Phase": "download", "BytesDone": 0, "BytesTotal": 10, "State": "pulling"})
+    throttle.seed({"VerifyPhase": "verify", "VerifyBytesDone": 0})
     throttle.change({"BytesDone": 5})
     assert sent == [{"BytesDone": 5, "Phase": "download", "BytesTotal": 10}]
     await asyncio.sleep(0.02)
     throttle.change({"State": "offline"})
     await asyncio.sleep(0.02)
     assert sent[-1] == {"State": "offline"}
+    throttle.change({"VerifyBytesDone": 7})
+    await asyncio.sleep(0.02)
+    assert sent[-1] == {"VerifyPhase": "verify", "VerifyBytesDone": 7}
 
 
 async def test_close_drops_what_is_pending() -> None:
