@@ -267,6 +267,44 @@ would refuse is not written: the file stays byte for byte as it was.""",
     for verb, sub in (("add", add), ("set", set_), ("remove", remove), ("list", listing)):
         check_config.add_config_dir_option(sub)
         sub.set_defaults(func=command("slot", verb))
+
+
+def _model(subcommands: Subcommands) -> None:
+    parser = subcommands.add_parser("model", help="list, verify and prune the model store")
+    verbs = parser.add_subparsers(title="model commands", metavar="COMMAND")
+    listing = verbs.add_parser(
+        "list",
+        help="every stored model: SHA-256, size, the slots using it, when last verified",
+        description="List the models in hal0d's store: SHA-256, size, the slots that use "
+        "each (configured, resolved from a catalog, or running) and when its bytes were "
+        "last verified (by the pull that fetched it or by `hal0ctl model verify`). Works "
+        "for any user.",
+    )
+    _json(listing)
+    listing.set_defaults(func=command("model", "list"))
+    verify = verbs.add_parser(
+        "verify",
+        help="re-hash stored models, with live progress",
+        formatter_class=RAW,
+        description="""\
+Ask hal0d to re-hash SHA256 (or every stored model) and follow it: a progress bar on a
+terminal, otherwise one JSON object per line,
+  {"phase": ..., "bytes_done": ..., "bytes_total": ..., "damaged": [...]}.
+A damaged file is moved to quarantine, and every slot configured with it shows the damage
+in its last error until `hal0ctl pull SLOT` restores the file; the command names those
+slots and exits 1. Needs polkit action org.hal0.model.manage (group hal0 has it).""",
+    )
+    verify.add_argument("sha256", nargs="?", metavar="SHA256", help="one model (default: all)")
+    verify.set_defaults(func=command("model", "verify"))
+    prune = verbs.add_parser(
+        "prune",
+        help="remove unused models and stale partial downloads, saying why",
+        description="Ask hal0d to remove every stored model no slot uses (configured, "
+        "resolved or running) and partial downloads untouched for partial_max_age, then "
+        "print what went, what was kept and why. Needs polkit action org.hal0.model.manage.",
+    )
+    _json(prune)
+    prune.set_defaults(func=command("model", "prune"))
     parser.set_defaults(func=lambda _args: _usage(parser))
 
 
@@ -294,6 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     check_config.add_parser(subcommands)
     _catalog(subcommands)
     _slot(subcommands)
+    _model(subcommands)
     return parser
 
 

@@ -80,6 +80,11 @@ class ProgressLine:
         self._samples: deque[tuple[float, int]] = deque()
         self._drawn = False
 
+    @property
+    def drawn(self) -> bool:
+        """Whether a bar is on the terminal's current line."""
+        return self._drawn
+
     def update(self, props: dict[str, Any]) -> None:
         phase = str(props.get("Phase", ""))
         done, total = int(props.get("BytesDone", 0)), int(props.get("BytesTotal", 0))

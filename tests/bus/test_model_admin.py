@@ -4,6 +4,7 @@ signals, PruneReport; who polkit is asked about."""
 
 import hashlib
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,8 @@ from tests.bus.harness import (
     wait_for_property,
     write_slot,
 )
+from tests.bus.test_hal0ctl import hal0ctl, hal0ctl_argv
+from tests.support.pty_run import run_in_pty
 
 NAME = "org.hal0.Manager1"
 MANAGER = "/org/hal0/Manager1"
@@ -212,3 +215,58 @@ def test_prune_report_says_what_went_and_what_was_kept_and_why(
 
 def get(address: str, path: str, interface: str, prop: str) -> str:
     return busctl(address, "get-property", NAME, path, interface, prop).stdout.strip()
+
+
+def test_hal0ctl_model_list(hal0d: Daemon, bus_address: str) -> None:
+    listed = hal0ctl(bus_address, "model", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert sorted(json.loads(listed.stdout), key=lambda m: m["sha256"]) == sorted(
+        [
+            {"sha256": digest(CONFIGURED), "size": len(CONFIGURED), "slots": ["chat"],
+             "last_verified": 0},
+            {"sha256": digest(STORED), "size": len(STORED), "slots": [], "last_verified": 0},
+        ],
+        key=lambda m: m["sha256"],
+    )  # fmt: skip
+    shown = hal0ctl(bus_address, "model", "list")
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0].split() == ["SHA256", "SIZE", "SLOTS", "LAST", "VERIFIED"]
+    assert any(line.split()[0] == digest(CONFIGURED) and "chat" in line for line in lines)
+    assert lines[-1] == "2 model(s), 4.1 KiB"
+
+
+def test_hal0ctl_model_verify_reports_the_damage_and_the_pull_that_restores_it(
+    hal0d: Daemon, bus_address: str, tmp_path: Path
+) -> None:
+    models = tmp_path / "state" / "models"
+    (models / f"{digest(CONFIGURED)}.gguf").write_bytes(b"corrupted behind hal0d's back")
+    result = hal0ctl(bus_address, "model", "verify")
+    assert result.returncode == 1, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert records[-1]["phase"] == "done"
+    assert records[-1]["damaged"] == [digest(CONFIGURED)]
+    assert f"{digest(CONFIGURED)}: moved to quarantine" in result.stderr
+    assert "restore it with: hal0ctl pull chat" in result.stderr
+    listed = json.loads(hal0ctl(bus_address, "model", "list", "--json").stdout)
+    assert [m["sha256"] for m in listed] == [digest(STORED)]
+    assert listed[0]["last_verified"] > 0
+
+
+def test_hal0ctl_model_verify_on_a_terminal_draws_progress(hal0d: Daemon, bus_address: str) -> None:
+    env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=bus_address, TERM="xterm")
+    status, text = run_in_pty(hal0ctl_argv("model", "verify", digest(STORED)), env)
+    assert status == 0, text
+    assert "verify" in text
+    assert "every model is intact" in text, text
+
+
+def test_hal0ctl_model_prune_says_what_went_and_what_stayed(
+    hal0d: Daemon, bus_address: str
+) -> None:
+    result = hal0ctl(bus_address, "model", "prune")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert text.index("removed:") < text.index(digest(STORED)) < text.index("kept:")
+    assert f"{digest(CONFIGURED)}  2.1 KiB  used by slot chat (configured)" in text
+    assert text.splitlines()[-1] == "freed 2.0 KiB (1 removed, 1 kept)"
