@@ -34,7 +34,7 @@ from hal0d.store.progress import PullPhase
 from hal0d.store.prune import PruneReport
 from hal0d.store.scrub import Damage
 from hal0d.store.verified import StoredModel
-from hal0d.verify_run import VerifyProgress, VerifyRun
+from hal0d.verify_run import VerifyingStore, VerifyProgress, VerifyRun
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ _PHASE_ORDER = [
     PullPhase.QUARANTINE,
 ]
 _READY_STATES = (SlotState.READY, SlotState.SERVING, SlotState.IDLE)
+LISTING = "hal0ctl model list shows what is stored"
 
 
 class Lifecycle(StrEnum):
@@ -61,17 +62,11 @@ class Authorizer(Protocol):
         ...
 
 
-class Store(Protocol):
+class Store(VerifyingStore, Protocol):
     def has(self, sha256: str) -> bool: ...
     async def prune(self, referenced: Mapping[str, str]) -> PruneReport: ...
     async def delete(self, sha256: str) -> int: ...
     async def models(self) -> list[StoredModel]: ...
-    async def verify(
-        self,
-        digests: list[str],
-        progress: Callable[[int], None],
-        damaged: Callable[[Damage], None],
-    ) -> None: ...
 
 
 class ConfigurableBackend(SlotBackend, Protocol):
@@ -315,7 +310,9 @@ class Manager:
         if wanted is not None:
             models = [model for model in models if model.sha256 == wanted]
             if not models:
-                raise NoModelError(f"model {wanted} is not in the store; nothing to verify")
+                raise NoModelError(
+                    f"model {wanted} is not in the store; nothing to verify ({LISTING})"
+                )
         self._verify_run.start(store, models)
 
     async def delete_model(self, sha256: str, auth: Authorizer) -> None:
@@ -325,9 +322,7 @@ class Manager:
         await auth.require(ACTION_MODEL_MANAGE)
         store = self._need_store()
         if not store.has(sha256):
-            raise NoModelError(f"model {sha256} is not in the store; nothing to delete")
-        if self._verify_run.running:
-            raise BusyError(f"a verify is running; delete model {sha256} once it is done")
+            raise NoModelError(f"model {sha256} is not in the store; nothing to delete ({LISTING})")
         uses = self._backend.model_uses().get(sha256)
         if uses:
             raise BusyError(

@@ -68,7 +68,8 @@ def check_model(
     except FileNotFoundError:
         return None  # deleted or pruned while the run went on: nothing to verify
     if actual == sha256:
-        record_verified(layout, sha256, time.time())
+        if path.exists():  # not deleted while it was hashed
+            record_verified(layout, sha256, time.time())
         return None
     log.error("model %s is damaged: its bytes hash to %s; quarantining it", path, actual)
     record = QuarantineRecord(

@@ -391,3 +391,31 @@ def test_refusal_is_the_last_error_of_an_offline_slot() -> None:
 
 def test_crash_sentence_names_the_unit() -> None:
     assert "hal0-slot@chat.service" in crash_sentence("chat", unit("failed"), recovering=False)
+
+
+DAMAGED = "the stored model ab... is damaged: its bytes hash to cd...; hal0d moved it to quarantine"
+
+
+@pytest.mark.parametrize(
+    ("fields", "state"),
+    [
+        ({"unit": INACTIVE}, S.ERROR),  # it cannot start from that file
+        ({"unit": None}, S.ERROR),
+        ({"unit": ACTIVE, "probe": UP}, S.READY),  # it serves what it loaded
+        ({"unit": ACTIVE, "probe": ProbeObservation(200, 2)}, S.SERVING),
+    ],
+)
+def test_a_damaged_model_is_the_last_error_whatever_the_unit_does(
+    fields: dict[str, object], state: S
+) -> None:
+    derived = derive(obs(damaged=DAMAGED, **fields))
+    assert (derived.state, derived.last_error) == (state, DAMAGED)
+    assert derived.last_error_name == "org.hal0.Error.Integrity"
+
+
+def test_a_pull_restoring_a_damaged_model_shows_pulling_and_a_crash_keeps_its_sentence() -> None:
+    running = ProgressSnapshot(PullPhase.DOWNLOAD)
+    assert derive(obs(unit=INACTIVE, pull=running, damaged=DAMAGED)) == Derived(S.PULLING)
+    crashed = derive(obs(unit=unit("failed"), now=NOW + 60, damaged=DAMAGED))
+    assert crashed.state is S.ERROR
+    assert crashed.last_error.startswith("crashed")
