@@ -287,10 +287,12 @@ class Manager:
 
     def resolve_model(self, model: str) -> CatalogEntry:
         """Read-only and open to everyone: the catalogs are never fetched for it."""
+        self._require_running()  # the held catalogs are read while hal0d starts
         return self._backend.resolve_model(model)
 
     async def models(self) -> list[tuple[StoredModel, list[str]]]:
         """Every stored model with the names of the slots that use it. Open to everyone."""
+        self._require_running()  # the store opens while hal0d starts
         uses = self._backend.model_uses()
         stored = await self._need_store().models()
         return [(m, sorted({use.slot for use in uses.get(m.sha256, [])})) for m in stored]
@@ -373,7 +375,8 @@ class Manager:
 
     def _require_running(self) -> None:
         """Until the backend has subscribed to systemd and adopted the running units, what
-        hal0d knows is incomplete: nothing that changes a slot or the store may run."""
+        hal0d knows is incomplete, and the store and catalogs are not open yet: nothing that
+        changes a slot or the store, nor a read of the store or the catalogs, may run."""
         if self._lifecycle is Lifecycle.STARTING:
             raise BusyError("hal0d is starting: recovering slot state; try again in a moment")
 

@@ -231,6 +231,15 @@ async def test_calls_before_recovery_answer_busy(tmp_path: Path, operation: str)
         await manager.prune(asked)
     with pytest.raises(BusyError, match="hal0d is starting"):
         await manager.reload(asked)
+    for store_call in (
+        manager.models(),
+        manager.verify("", asked),
+        manager.delete_model("a" * 64, asked),
+    ):
+        with pytest.raises(BusyError, match="hal0d is starting"):
+            await store_call
+    with pytest.raises(BusyError, match="hal0d is starting"):
+        manager.resolve_model("qwen")  # the held catalogs are not read yet
     assert (backend.calls, asked.actions) == ([], [])
     manager.set_lifecycle(Lifecycle.RUNNING)
     await getattr(manager, operation)("a", asked)
