@@ -135,8 +135,9 @@ async def _follow(client: Hal0Client, watch: ManagerWatch, out: TextIO) -> int:
     lines = []
     for digest in damaged:
         slots = users.get(digest, [])
-        restore = "; ".join(f"hal0ctl pull {slot}" for slot in slots) or "no slot uses it"
-        lines.append(f"  {digest}: moved to quarantine; restore it with: {restore}")
+        restore = "; ".join(f"hal0ctl pull {slot}" for slot in slots)
+        then = f"restore it with: {restore}" if slots else "no slot uses it"
+        lines.append(f"  {digest}: moved to quarantine; {then}")
     raise CliError(f"verify found {len(damaged)} damaged model(s):\n" + "\n".join(lines))
 
 
