@@ -187,7 +187,25 @@ def container(
         started = time.monotonic()
         box.install_project()
         record_timing("package install (apt-get install ./hal0d_*.deb)", time.monotonic() - started)
-        yield box
+        _SESSION_CONTAINERS.append(box)
+        try:
+            yield box
+        finally:
+            _SESSION_CONTAINERS.remove(box)
+
+
+_SESSION_CONTAINERS: list[Container] = []
+
+
+@pytest.fixture(autouse=True, scope="module")
+def fresh_daemon_start_budget() -> Iterator[None]:
+    """Each module (re)starts hal0d.service with its own configuration, and systemd allows
+    5 starts in 10 s: a quick module would use up the next one's budget and its start would
+    be refused ("start of the service was attempted too often"). reset-failed after every
+    module resets the counter (it does so for an active unit too)."""
+    yield
+    for box in _SESSION_CONTAINERS:
+        box.run("systemctl", "reset-failed", "hal0d.service", check=False)
 
 
 @pytest.fixture(scope="session")

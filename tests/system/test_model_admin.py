@@ -44,14 +44,11 @@ def hal0d(container: Container, tiny_model: Model, origin: ThrottledServer) -> I
     configure(container, dict.fromkeys(SLOTS, keys))
     place_model(container, tiny_model.sha256, tiny_model.host_path.read_bytes())
     container.ensure_user("alice")  # not in group hal0
-    # A fresh start budget (5 starts in 10 s by default) for this module and the next.
-    container.run("systemctl", "reset-failed", DAEMON, check=False)
     container.run("systemctl", "restart", DAEMON, timeout=60)
     status, out, err = hal0ctl(container, "load", "code")
     assert status == 0, out + err
     yield container
     container.run("systemctl", "stop", DAEMON, check=False, timeout=60)
-    container.run("systemctl", "reset-failed", DAEMON, check=False)
     for name in SLOTS:
         container.run("systemctl", "stop", f"hal0-slot@{name}.service", check=False, timeout=120)
         container.run("systemctl", "reset-failed", f"hal0-slot@{name}.service", check=False)
