@@ -33,6 +33,7 @@ from hal0d.store.layout import check_sha256
 from hal0d.store.progress import PullPhase
 from hal0d.store.prune import PruneReport
 from hal0d.store.scrub import Damage
+from hal0d.store.settings import StoreSettings, settings_from_config
 from hal0d.store.verified import StoredModel
 from hal0d.verify_run import VerifyingStore, VerifyProgress, VerifyRun
 
@@ -67,6 +68,7 @@ class Store(VerifyingStore, Protocol):
     async def prune(self, referenced: Mapping[str, str]) -> PruneReport: ...
     async def delete(self, sha256: str) -> int: ...
     async def models(self) -> list[StoredModel]: ...
+    def apply(self, settings: StoreSettings) -> None: ...
 
 
 class ConfigurableBackend(SlotBackend, Protocol):
@@ -358,6 +360,8 @@ class Manager:
                 f"previous one: {'; '.join(errors[:5])}"
             )
         self._backend.apply_config(config)  # all or nothing
+        if self._store is not None:
+            self._store.apply(settings_from_config(config.global_))
         self._config = config
         log.info("configuration reloaded: %d slot(s)", len(config.slots))
         await self.check_llama_server()

@@ -7,6 +7,7 @@ joined it has cancelled.
 """
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
@@ -27,6 +28,7 @@ from hal0d.store.scrub import Damage, check_models, scrub
 from hal0d.store.settings import StoreSettings
 from hal0d.store.verified import StoredModel, stored_models
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -167,7 +169,7 @@ class ModelStore:
     ) -> None:
         self.settings = settings
         self.layout = Layout(settings.models_dir)
-        self._client_factory = client_factory or (lambda: http.make_client(settings))
+        self._given_client_factory = client_factory  # tests'; else one per transfer, below
         self._lock = StoreLock(self.layout.lock_path)
         self._running: dict[str, _Download] = {}
         self._stopping = threading.Event()
@@ -196,6 +198,25 @@ class ModelStore:
         await asyncio.to_thread(self._lock.release)
         self._open = False
 
+    def apply(self, settings: StoreSettings) -> None:
+        """Take a reloaded configuration's settings for the pulls, verifies and prunes that
+        start from now on (running ones keep theirs). The directories are the store's
+        identity: a changed models_dir or state_dir waits for the next start of hal0d."""
+        moved = [
+            f"{key} {str(getattr(settings, key))!r}"
+            for key in ("models_dir", "state_dir")
+            if getattr(settings, key) != getattr(self.settings, key)
+        ]
+        if moved:
+            log.warning(
+                "%s: takes effect when hal0d next starts; the store stays in %s",
+                " and ".join(moved),
+                self.settings.models_dir,
+            )
+        self.settings = replace(
+            settings, models_dir=self.settings.models_dir, state_dir=self.settings.state_dir
+        )
+
     def path_for(self, sha256: str) -> Path:
         return self.layout.model_path(sha256)
 
@@ -214,9 +235,12 @@ class ModelStore:
         if running is not None and not running.stopping and not running.task.done():
             return running.attach()
 
+        settings = self.settings  # this pull's, whatever a reload brings meanwhile
+        factory = self._given_client_factory or (lambda: http.make_client(settings))
+
         def transfer(cancel: Abort, report: Callable[..., None]) -> Transfer:
             hooks = TransferHooks(report, cancel)
-            return Transfer(request, self.settings, self._client_factory, hooks)
+            return Transfer(request, settings, factory, hooks)
 
         download = _Download(request, transfer, running)
         self._running[key] = download

@@ -138,3 +138,14 @@ async def test_a_unit_whose_slot_file_went_while_hal0d_was_down_is_stopped(world
             world.units.read.clear()
             await world.units.read.wait()
         assert world.units.jobs[-1] == ("StopUnit", A)
+
+
+async def test_a_reload_gives_the_store_its_new_pull_settings(world: World) -> None:
+    """Defect: the store kept the pull settings (ca_file, retries, speed limit) hal0d started
+    with; a reload changed them for catalogs only."""
+    url_slot(world, "a", "m1")
+    async with hal0d(world) as daemon:
+        world.write_global('retries = 0\nspeed_limit = "4K"\n')
+        await daemon.manager().reload()
+        settings = daemon.store.settings  # type: ignore[attr-defined]
+        assert (settings.retries, settings.speed_limit) == (0, 4096)

@@ -15,6 +15,7 @@ from hal0d.store.catalog import CatalogError
 from hal0d.store.http import make_client
 from hal0d.store.settings import StoreSettings, settings_from_config
 from hal0d.store.sources import load_source
+from hal0d.store.store import ModelStore
 from tests.support import tls
 from tests.support.faultserver import FaultServer
 from tests.unit.store.conftest import random_bytes, sha256
@@ -41,6 +42,44 @@ async def test_ca_file_lets_pulls_trust_a_private_ca(
     tls_server.serve("/m.gguf", data)
     path = await pull_once(settings, request_for(tls_server, data))
     assert_stored(settings, path, data)
+
+
+async def test_a_ca_file_a_reload_adds_is_trusted_by_the_next_pull(
+    tls_server: FaultServer, pki: tls.TestPki, tmp_path: Path
+) -> None:
+    """Defect: the store kept the settings hal0d started with, so a ca_file added (or
+    replaced) by a reload was trusted for catalogs but not for models until a restart."""
+    write_global(tmp_path / "etc", tmp_path / "state", "")
+    before = load_config(tmp_path / "etc")[0]
+    write_global(tmp_path / "etc", tmp_path / "state", f'ca_file = "{pki.ca_file}"\n')
+    after = load_config(tmp_path / "etc")[0]
+    assert before is not None
+    assert after is not None
+    data = random_bytes(64 << 10)
+    tls_server.serve("/m.gguf", data)
+    store = ModelStore(settings_from_config(before.global_))
+    await store.open()
+    try:
+        with pytest.raises(DownloadError, match="certificate is not trusted"):
+            await store.pull(request_for(tls_server, data)).wait()
+        store.apply(settings_from_config(after.global_))
+        path = await store.pull(request_for(tls_server, data)).wait()
+    finally:
+        await store.close()
+    assert_stored(settings_from_config(after.global_), path, data)
+
+
+def test_a_reload_never_moves_the_store(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    settings = StoreSettings(models_dir=tmp_path / "models", state_dir=tmp_path / "state")
+    store = ModelStore(settings)
+    moved = StoreSettings(
+        models_dir=tmp_path / "elsewhere", state_dir=tmp_path / "state", retries=0
+    )
+    store.apply(moved)
+    assert store.settings.models_dir == settings.models_dir
+    assert store.settings.retries == 0
+    assert "models_dir" in caplog.text
+    assert "takes effect when hal0d next starts" in caplog.text
 
 
 async def test_a_catalog_source_trusts_its_own_ca(
