@@ -13,7 +13,7 @@ from typing import Any
 
 from bench.result import OUT
 
-ORDER = ("pull", "load", "readiness", "signals", "footprint", "scale", "hal0ctl")
+ORDER = ("pull", "load", "readiness", "signals", "router", "footprint", "scale", "hal0ctl")
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 BEGIN, END = "<!-- results: begin -->", "<!-- results: end -->"
 
@@ -59,11 +59,10 @@ def render(results: list[dict[str, Any]]) -> str:
 
 
 def main(docs: bool) -> None:
-    results = [
-        json.loads((OUT / f"{name}.json").read_text())
-        for name in ORDER
-        if (OUT / f"{name}.json").exists()
-    ]
+    # The usual order first, then any measurement it does not name yet: none is left out.
+    found = {path.stem for path in OUT.glob("*.json")}
+    names = [n for n in ORDER if n in found] + sorted(found - set(ORDER))
+    results = [json.loads((OUT / f"{name}.json").read_text()) for name in names]
     table = render(results)
     (OUT / "results.md").write_text(table)
     print(f"report -> {OUT / 'results.md'}")
