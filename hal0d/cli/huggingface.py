@@ -22,17 +22,16 @@ import httpx
 from hal0d import __version__
 from hal0d.cli.exits import EX_USAGE, CliError
 from hal0d.config.reader import control_character
+from hal0d.modelref import SHA256_PATTERN
 from hal0d.store.credentials import origin_of
+from hal0d.store.http import MAX_REDIRECTS, REDIRECT_STATUSES
 
 SCHEME = "hf://"
 REFUSED_PREFIXES = {"datasets/": "dataset", "spaces/": "Space"}
 # A repo id's parts as the hub allows them: letters, digits, "-", "_", "." (up to 96).
 _REPO_PART = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?")
 _COMMIT = re.compile(r"[0-9a-f]{40}")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 SPLIT_GGUF = re.compile(r"-\d{5}-of-\d{5}\.gguf$")
-REDIRECTS = frozenset({301, 302, 303, 307, 308})
-MAX_REDIRECTS = 10
 TIMEOUT = 30.0
 SYNTAX = "hf://ORG/REPO[@REVISION]/PATH/IN/REPO (e.g. hf://Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q4_k_m.gguf)"
 
@@ -126,7 +125,7 @@ def resolve(file: HfFile, endpoint: str, token: str | None, context: ssl.SSLCont
                 ) from None
             location = response.headers.get("location", "")
             target = urlsplit(location)
-            if response.status_code in REDIRECTS and location and not target.netloc:
+            if response.status_code in REDIRECT_STATUSES and location and not target.netloc:
                 url = urljoin(url, location)  # relative: the same origin (a renamed repo)
                 continue
             return _pinned(file, endpoint, url, response, token is not None)
@@ -150,7 +149,7 @@ def _pinned(
     if etag is not None:
         sha256 = etag.strip().removeprefix("W/").strip('"').lower()
         raw_size = response.headers.get("x-linked-size", "")
-        if not _SHA256.fullmatch(sha256) or not raw_size.isdigit():
+        if not SHA256_PATTERN.fullmatch(sha256) or not raw_size.isdigit():
             raise CliError(
                 f"{url}: X-Linked-Etag {etag!r} and X-Linked-Size {raw_size!r} are not "
                 "a SHA-256 and a size; pass --sha256 and --size"
